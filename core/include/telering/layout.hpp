@@ -1,0 +1,234 @@
+// telering/layout.hpp — the one definition of the shared-memory segment.
+//
+//  offset 0                       SegmentHeader (one 4 KiB page)
+//    line 0  identity: magic, layout version, record size, geometry, section offsets,
+//            tick calibration, creation time          — written once by the creator
+//    line 1  ready word                               — written last by the creator (release)
+//    line 2  reader pid / start time / heartbeat      — written by the reader
+//    line 3  writer-side counters                     — written by writers (atomic RMW)
+//  lanes_offset                   Lane[lane_count], each:
+//            LaneControl (owner line | producer line | consumer line) + Record[lane_capacity]
+//  mpsc_offset                    MpscControl + uint64 seq[mpsc_capacity] + Record[mpsc_capacity]
+//  names_offset                   NameEntry[name_capacity]          (open addressing, id = index)
+//  board_offset                   BoardHeader + BoardEntry[name_capacity] (indexed by name id)
+//  report_offset                  ReportPageHeader + report_bytes bytes
+//
+// Rules for everything below:
+//  - No pointers: a section is found from the base by an offset in the header, and every
+//    offset and size is checked against the mapping before use (segment.cpp).
+//  - Positions only grow; index = position & (capacity - 1); capacities are powers of two.
+//  - Every shared word is a lock-free std::atomic (asserted below) so processes and TSan agree.
+//  - Each line names the one party that writes it; a line written by two parties is a bug.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "telering/clock.hpp"
+#include "telering/record.hpp"
+
+namespace telering {
+
+inline constexpr std::size_t kCacheLine = 64;
+inline constexpr std::uint64_t kSegmentMagic = 0x474E495245454C54ULL;  // "TELERING" little-endian
+inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint64_t kReadyWord = 0x5245414459ULL;           // "READY"
+
+// Geometry chosen when a segment is created. Defaults fit in < 16 MiB (see tests).
+struct SegmentGeometry {
+  std::uint32_t lane_count = 64;
+  std::uint32_t lane_capacity = 2048;   // records per SPSC lane, power of two
+  std::uint32_t mpsc_capacity = 8192;   // records in the shared lane, power of two
+  std::uint32_t name_capacity = 4096;   // name table and board entries, power of two, <= 65536
+  std::uint32_t report_bytes = 256 * 1024;  // report page payload, multiple of 8
+};
+
+// Byte offsets of every section, derived from a geometry by compute_layout().
+struct SectionOffsets {
+  std::uint64_t lanes = 0;
+  std::uint64_t lane_stride = 0;
+  std::uint64_t mpsc = 0;
+  std::uint64_t names = 0;
+  std::uint64_t board = 0;
+  std::uint64_t report = 0;
+  std::uint64_t total = 0;
+};
+
+struct alignas(kCacheLine) SegmentHeader {
+  // line 0..: identity, written once by the creator before `ready`.
+  std::uint64_t magic;
+  std::uint32_t layout_version;
+  std::uint32_t record_size;
+  SegmentGeometry geometry;
+  std::uint32_t creator_pid;
+  SectionOffsets offsets;
+  TickCalibration calibration;
+  std::int64_t created_wall_ns;
+  std::uint64_t created_mono_ns;
+
+  // Written last by the creator with release; attachers acquire it before reading the rest.
+  alignas(kCacheLine) std::atomic<std::uint64_t> ready;
+
+  // Written by the reader only. heartbeat_ns is monotonic ns, refreshed every loop turn
+  // that does work and at least every 100 ms; writers treat > 2 s old as "no reader".
+  alignas(kCacheLine) std::atomic<std::uint32_t> reader_pid;
+  std::atomic<std::uint32_t> reader_generation;   // bumped at each reader attach
+  std::atomic<std::uint64_t> reader_start_time;   // /proc starttime of reader_pid
+  std::atomic<std::uint64_t> reader_heartbeat_ns;
+
+  // Written by writers (atomic RMW, rare events only — never on the recording path).
+  alignas(kCacheLine) std::atomic<std::uint64_t> lane_claims;       // successful lane claims
+  std::atomic<std::uint64_t> lane_claim_failures;                    // no free lane: fell back to MPSC
+  std::atomic<std::uint64_t> name_table_full;                        // interning refused: table full
+};
+inline constexpr std::size_t kHeaderBytes = 4096;
+static_assert(sizeof(SegmentHeader) <= kHeaderBytes);
+
+// Owner word of a lane: (pid << 32) | tid; 0 = free.
+[[nodiscard]] constexpr std::uint64_t make_owner(std::uint32_t pid, std::uint32_t tid) noexcept {
+  return (static_cast<std::uint64_t>(pid) << 32) | tid;
+}
+[[nodiscard]] constexpr std::uint32_t owner_pid(std::uint64_t owner) noexcept { return static_cast<std::uint32_t>(owner >> 32); }
+[[nodiscard]] constexpr std::uint32_t owner_tid(std::uint64_t owner) noexcept { return static_cast<std::uint32_t>(owner); }
+
+// Control block of one SPSC lane; the lane's records follow it.
+struct LaneControl {
+  // Owner line: claimed by a writer thread with CAS 0 -> owner (acquire), released with a
+  // release store of 0 after start_time is cleared; the reader clears it the same way for a
+  // dead owner whose lane it has drained. start_time is written after the claim, so a reader
+  // sees either 0 (check the pid only) or the new owner's value — never a previous owner's.
+  alignas(kCacheLine) std::atomic<std::uint64_t> owner;
+  std::atomic<std::uint64_t> owner_start_time;  // /proc/<pid>/stat starttime, 0 = not yet known
+  std::atomic<std::uint64_t> generation;        // bumped on every claim (for telering-stat)
+
+  // Producer line: written only by the owning writer thread.
+  // tail: next position to write, published with release after the record is complete, so
+  //       a writer killed mid-record never exposes it (pairs with the reader's acquire).
+  // head_cache: the producer's last view of head; refreshed only when it says "full".
+  alignas(kCacheLine) std::atomic<std::uint64_t> tail;
+  std::atomic<std::uint64_t> head_cache;
+  std::atomic<std::uint64_t> dropped;  // records refused because the lane was full
+
+  // Consumer line: written only by the reader, published once per drained batch (release,
+  // pairs with the producer's acquire refresh of head_cache).
+  alignas(kCacheLine) std::atomic<std::uint64_t> head;
+};
+static_assert(sizeof(LaneControl) == 3 * kCacheLine);
+static_assert(offsetof(LaneControl, tail) == kCacheLine);
+static_assert(offsetof(LaneControl, head) == 2 * kCacheLine);
+
+// Control block of the shared multi-producer lane (Vyukov bounded queue with per-slot
+// sequence words). seq[i] == pos: free for position pos; == pos + 1: committed;
+// == pos + capacity: consumed (free for the next lap).
+struct MpscControl {
+  // Written by producers (CAS to claim a position, atomic add to count drops).
+  alignas(kCacheLine) std::atomic<std::uint64_t> tail;
+  std::atomic<std::uint64_t> dropped;
+  // Written by the reader only.
+  alignas(kCacheLine) std::atomic<std::uint64_t> head;
+  std::atomic<std::uint64_t> lost;  // claimed but never committed (claimant died): skipped
+};
+static_assert(sizeof(MpscControl) == 2 * kCacheLine);
+
+enum class NameKind : std::uint8_t {
+  Bot = 1,
+  Component = 2,
+  ErrorType = 3,
+  WarningType = 4,
+  Endpoint = 5,
+  Metric = 6,
+};
+inline constexpr std::uint8_t kMaxNameKind = 6;
+inline constexpr std::size_t kMaxNameLength = 52;
+
+// One interned name. state: 0 empty, 1 being written by the claimant, 2 ready (release,
+// after every other field). Entry 0 is never used: id 0 means "no name".
+struct NameEntry {
+  std::atomic<std::uint32_t> state;
+  NameKind kind;
+  std::uint8_t length;
+  std::uint16_t reserved;
+  std::uint32_t hash;
+  char text[kMaxNameLength];
+};
+static_assert(sizeof(NameEntry) == 64);
+inline constexpr std::uint32_t kNameEmpty = 0;
+inline constexpr std::uint32_t kNameWriting = 1;
+inline constexpr std::uint32_t kNameReady = 2;
+
+// Circuit-breaker states (resilience4j's). Values are the shared-memory contract.
+enum class BreakerState : std::uint8_t { Closed = 0, Open = 1, HalfOpen = 2, ForcedOpen = 3, Disabled = 4 };
+inline constexpr std::uint8_t kMaxBreakerState = 4;
+
+// Health of a component or of a bot, worst wins. Unknown: no live reader or no data.
+enum class HealthStatus : std::uint8_t { Unknown = 0, Healthy = 1, Warning = 2, Critical = 3 };
+
+// Decision board, written only by the reader. Writers read single words with acquire loads
+// (each pairs with the reader's release store of that word); a consistent multi-word view
+// uses `version` as a seqlock (odd while the reader updates the entry).
+struct BoardHeader {
+  alignas(kCacheLine) std::atomic<std::uint64_t> version;       // seqlock over this header
+  std::atomic<std::uint64_t> decision_seq;                      // bumped on every published decision
+  std::atomic<std::uint32_t> overall_health;                    // HealthStatus
+  std::atomic<std::uint32_t> shutdown_requested;                // 1 = the reader asks bots to stop
+  std::atomic<std::uint64_t> reset_epoch;                       // bumped by every RESET decision
+  std::atomic<std::uint64_t> command_ack_seq;                   // last command applied
+  std::atomic<std::uint64_t> report_seq;                        // bumped on every report publish
+};
+static_assert(sizeof(BoardHeader) == kCacheLine);
+
+struct BoardEntry {
+  alignas(kCacheLine) std::atomic<std::uint32_t> version;  // seqlock: odd while updating
+  std::atomic<std::uint8_t> breaker_state;                   // BreakerState (for a component)
+  std::atomic<std::uint8_t> health;                          // HealthStatus
+  std::atomic<std::uint8_t> last_action;                     // RecoveryAction of the last decision
+  std::atomic<std::uint8_t> rule;                            // why: reader-defined rule code
+  std::atomic<std::uint64_t> open_until_ticks;               // breaker: OPEN until (ticks)
+  std::atomic<std::uint64_t> backoff_until_ticks;            // error type: back off until (ticks)
+  std::atomic<std::uint64_t> reset_epoch;                    // bumped by RESET for this name
+  std::atomic<std::uint64_t> decision_seq;                   // board decision_seq at last change
+  std::atomic<std::uint32_t> retry_permits;                  // retries the bot may still make
+  std::atomic<std::uint32_t> flags;                          // reserved
+  std::atomic<std::uint64_t> backoff_until_ns;               // same deadline, monotonic ns
+};
+static_assert(sizeof(BoardEntry) == kCacheLine);
+
+// Report page: the reader's latest health report and error statistics as JSON, behind a
+// seqlock (seq odd while writing; payload copied with relaxed 8-byte atomics).
+struct ReportPageHeader {
+  alignas(kCacheLine) std::atomic<std::uint64_t> seq;
+  std::atomic<std::uint64_t> length;
+  std::atomic<std::uint64_t> published_mono_ns;
+  std::atomic<std::uint32_t> overall_health;
+  std::atomic<std::uint32_t> reserved;
+};
+static_assert(sizeof(ReportPageHeader) == kCacheLine);
+
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(std::atomic<std::uint8_t>::is_always_lock_free);
+static_assert(std::is_standard_layout_v<SegmentHeader>);
+static_assert(std::is_standard_layout_v<LaneControl>);
+
+[[nodiscard]] constexpr bool is_power_of_two(std::uint64_t v) noexcept { return v != 0 && (v & (v - 1)) == 0; }
+
+[[nodiscard]] constexpr std::uint64_t align_up(std::uint64_t v, std::uint64_t a) noexcept { return (v + a - 1) / a * a; }
+
+// Offsets of every section for a geometry. Sections start on 4 KiB pages.
+[[nodiscard]] constexpr SectionOffsets compute_layout(const SegmentGeometry& g) noexcept {
+  constexpr std::uint64_t kPage = 4096;
+  SectionOffsets o;
+  o.lanes = kHeaderBytes;
+  o.lane_stride = align_up(sizeof(LaneControl) + std::uint64_t{g.lane_capacity} * kRecordSize, kCacheLine);
+  o.mpsc = align_up(o.lanes + o.lane_stride * g.lane_count, kPage);
+  const std::uint64_t mpsc_bytes = sizeof(MpscControl) + std::uint64_t{g.mpsc_capacity} * (8 + kRecordSize);
+  o.names = align_up(o.mpsc + mpsc_bytes, kPage);
+  o.board = align_up(o.names + std::uint64_t{g.name_capacity} * sizeof(NameEntry), kPage);
+  o.report = align_up(o.board + sizeof(BoardHeader) + std::uint64_t{g.name_capacity} * sizeof(BoardEntry), kPage);
+  o.total = align_up(o.report + sizeof(ReportPageHeader) + g.report_bytes, kPage);
+  return o;
+}
+
+}  // namespace telering

@@ -1,0 +1,92 @@
+// telering/report_page.hpp — the reader's latest health report, readable without HTTP.
+//
+// The reader publishes its report (JSON: the health check and the error statistics) into
+// the segment at least every second and on every status change; bots, telering-stat and the
+// Python module read it here.
+//
+// Memory ordering: a seqlock. The reader (the only writer) makes seq odd, copies the payload
+// with relaxed 8-byte atomic stores, stores the length, and makes seq even with release.
+// A reader loads seq with acquire, copies, then re-checks seq after an acquire fence; an odd
+// or changed seq means "retry". Payload words are atomics so TSan sees no race.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "telering/layout.hpp"
+
+namespace telering {
+
+class ReportPage {
+ public:
+  ReportPage(ReportPageHeader* header, std::byte* payload, std::uint32_t capacity) noexcept
+      : header_(header), words_(reinterpret_cast<std::atomic<std::uint64_t>*>(payload)), capacity_(capacity) {}
+
+  [[nodiscard]] std::uint32_t capacity() const noexcept { return capacity_; }
+
+  // Reader process only. Returns false (publishes nothing) if text does not fit.
+  bool publish(std::string_view text, HealthStatus overall, std::uint64_t now_ns) noexcept {
+    if (text.size() > capacity_) return false;
+    const std::uint64_t s = header_->seq.load(std::memory_order_relaxed);
+    header_->seq.store(s + 1, std::memory_order_relaxed);
+    // Orders the odd seq before the payload stores.
+    std::atomic_thread_fence(std::memory_order_release);
+    const std::size_t words = (text.size() + 7) / 8;
+    for (std::size_t w = 0; w < words; ++w) {
+      std::uint64_t v = 0;
+      std::memcpy(&v, text.data() + w * 8, std::min<std::size_t>(8, text.size() - w * 8));
+      words_[w].store(v, std::memory_order_relaxed);
+    }
+    header_->length.store(text.size(), std::memory_order_relaxed);
+    header_->published_mono_ns.store(now_ns, std::memory_order_relaxed);
+    header_->overall_health.store(static_cast<std::uint32_t>(overall), std::memory_order_relaxed);
+    // Ends the update (pairs with the acquire load of seq in read()).
+    header_->seq.store(s + 2, std::memory_order_release);
+    return true;
+  }
+
+  struct Snapshot {
+    std::string text;
+    std::uint64_t published_mono_ns = 0;
+    HealthStatus overall = HealthStatus::Unknown;
+    std::uint64_t seq = 0;
+  };
+
+  // Any process. False when nothing was ever published or no consistent copy was had
+  // within a bounded number of attempts (the reader kept publishing, or the page is corrupt).
+  [[nodiscard]] bool read(Snapshot& out) const {
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      // Pairs with the release store that ends a publish.
+      const std::uint64_t s1 = header_->seq.load(std::memory_order_acquire);
+      if (s1 == 0) return false;
+      if (s1 & 1U) continue;
+      const std::uint64_t length = header_->length.load(std::memory_order_relaxed);
+      if (length > capacity_) continue;  // torn or corrupt: re-check seq
+      out.text.resize(length);
+      const std::size_t words = (length + 7) / 8;
+      for (std::size_t w = 0; w < words; ++w) {
+        const std::uint64_t v = words_[w].load(std::memory_order_relaxed);
+        std::memcpy(out.text.data() + w * 8, &v, std::min<std::size_t>(8, length - w * 8));
+      }
+      out.published_mono_ns = header_->published_mono_ns.load(std::memory_order_relaxed);
+      out.overall = static_cast<HealthStatus>(header_->overall_health.load(std::memory_order_relaxed) & 3U);
+      // Orders the payload loads before the re-check of seq.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (header_->seq.load(std::memory_order_relaxed) == s1) {
+        out.seq = s1;
+        return true;
+      }
+    }
+    return false;
+  }
+
+ private:
+  ReportPageHeader* header_;
+  std::atomic<std::uint64_t>* words_;
+  std::uint32_t capacity_;
+};
+
+}  // namespace telering

@@ -1,0 +1,127 @@
+// telering/writer.hpp — what a bot links: record telemetry, read the reader's decisions.
+//
+// A Writer is attached once per process (per segment) and shared by all of the bot's
+// threads. The first record a thread makes claims it an SPSC lane (CAS on the lane's owner
+// word); the lane is released when the thread exits. A thread that finds no free lane
+// records into the shared MPSC lane and retries a claim now and then.
+//
+// Contract:
+//  - Every recording call (scan_time, api_call, memory, error, warning, call_outcome,
+//    counter, gauge, heartbeat) may be called from any thread, never blocks, locks, throws,
+//    allocates or makes a syscall once the thread has its lane and the names it uses are
+//    interned; when the lane is full the record is dropped and counted in the lane.
+//    The first use of a new name interns it (bounded wait, off the steady state); pass ids
+//    from name()/component()/error_type() on the hottest paths to skip even the lookup.
+//  - Board reads (breaker_open, in_backoff, reset_epoch, shutdown_requested) are one
+//    acquire load each.
+//  - The Writer must outlive the threads' use of it. Destroying it releases the lanes its
+//    threads claimed.
+//  - After fork(), the child's threads claim lanes of their own on their next record.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "telering/decision_board.hpp"
+#include "telering/layout.hpp"
+#include "telering/name_table.hpp"
+#include "telering/record.hpp"
+#include "telering/segment.hpp"
+
+namespace telering {
+
+struct WriterOptions {
+  std::string segment = "telering";
+  std::string bot = "bot";                // this bot instance's name (interned)
+  SegmentGeometry geometry{};             // used only if this writer creates the segment
+  unsigned mode = 0600;                   // permissions if this writer creates the segment
+  bool sample_memory = true;              // start the RSS sampler thread used by memory()
+  std::chrono::milliseconds memory_interval{1000};
+};
+
+enum class RecordResult : std::uint8_t {
+  Recorded = 0,        // in this thread's own lane
+  RecordedShared = 1,  // in the shared lane (no free lane for this thread)
+  Dropped = 2,         // lane full: counted in the lane's drop counter
+  NoName = 3,          // the name table is full or the name is empty: counted in the header
+};
+
+struct WriterStats {
+  std::uint64_t lanes_claimed = 0;  // lanes this Writer's threads hold now
+  std::uint64_t dropped = 0;        // drops in those lanes (since each was created)
+};
+
+class Writer {
+ public:
+  // Opens or creates the segment and interns the bot name. Throws SegmentError.
+  static Writer attach(const WriterOptions& options);
+
+  Writer(Writer&&) noexcept;
+  Writer& operator=(Writer&&) noexcept;
+  Writer(const Writer&) = delete;
+  Writer& operator=(const Writer&) = delete;
+  ~Writer();
+
+  // Names -> ids (interning on first use). kNoName when the table is full.
+  [[nodiscard]] NameId name(NameKind kind, std::string_view text) noexcept;
+  [[nodiscard]] NameId component(std::string_view text) noexcept { return name(NameKind::Component, text); }
+  [[nodiscard]] NameId error_type(std::string_view text) noexcept { return name(NameKind::ErrorType, text); }
+  [[nodiscard]] NameId endpoint(std::string_view text) noexcept { return name(NameKind::Endpoint, text); }
+  [[nodiscard]] NameId metric(std::string_view text) noexcept { return name(NameKind::Metric, text); }
+  [[nodiscard]] NameId bot_id() const noexcept;
+
+  // The seed's PerformanceMonitor.record_scan_time: a scan took `seconds`.
+  RecordResult scan_time(double seconds) noexcept;
+  // The seed's record_api_call: latency in seconds, optionally per endpoint.
+  RecordResult api_call(double seconds, std::string_view endpoint = {}) noexcept;
+  RecordResult api_call(double seconds, NameId endpoint) noexcept;
+  // The seed's update_memory_usage: records the sampler's latest RSS (no syscall here).
+  RecordResult memory() noexcept;
+  RecordResult memory_bytes(double bytes) noexcept;
+  // The seed's record_error: error type, severity, short context (truncated with a flag),
+  // and optionally the component it concerns.
+  RecordResult error(std::string_view type, Severity severity, std::string_view context = {},
+                     std::string_view component = {}) noexcept;
+  RecordResult error(NameId type, Severity severity, std::string_view context = {}, NameId component = kNoName) noexcept;
+  RecordResult warning(std::string_view type, std::string_view context = {}) noexcept;
+  // Success or failure of a call guarded by a circuit breaker, with its duration.
+  RecordResult call_outcome(std::string_view component, bool success, double seconds = 0.0) noexcept;
+  RecordResult call_outcome(NameId component, bool success, double seconds = 0.0) noexcept;
+  RecordResult counter(std::string_view metric, double increment = 1.0) noexcept;
+  RecordResult gauge(std::string_view metric, double value) noexcept;
+  RecordResult heartbeat() noexcept;
+
+  // Low-level: records any kind (used by the C ABI and commands). context may be empty.
+  RecordResult record(RecordKind kind, NameId name, double value, Severity severity = Severity::None,
+                      NameId aux = kNoName, std::uint8_t flags = 0, std::string_view context = {}) noexcept;
+
+  // Decisions (one acquire load each).
+  [[nodiscard]] const BoardReader& board() const noexcept;
+  [[nodiscard]] bool breaker_open(NameId component) const noexcept { return board().breaker_open(component); }
+  [[nodiscard]] bool breaker_open(std::string_view component) const noexcept;
+  [[nodiscard]] BreakerState breaker_state(std::string_view component) const noexcept;
+  [[nodiscard]] bool in_backoff(NameId error_type) const noexcept;
+  [[nodiscard]] bool in_backoff(std::string_view error_type) const noexcept;
+  // Monotonic ns until which the reader asks bots to back off this error type (0 = none).
+  [[nodiscard]] std::uint64_t backoff_until(std::string_view error_type) const noexcept;
+  [[nodiscard]] std::uint64_t reset_epoch(std::string_view name_of_component_or_error) const noexcept;
+  [[nodiscard]] std::uint64_t global_reset_epoch() const noexcept { return board().global_reset_epoch(); }
+  [[nodiscard]] bool shutdown_requested() const noexcept { return board().shutdown_requested(); }
+  // True when the reader's heartbeat is fresher than `max_age`.
+  [[nodiscard]] bool reader_alive(std::chrono::milliseconds max_age = std::chrono::milliseconds(2000)) const noexcept;
+
+  [[nodiscard]] WriterStats stats() const noexcept;
+  [[nodiscard]] Segment& segment() const noexcept;
+  [[nodiscard]] NameTable& names() const noexcept;
+
+  struct State;  // defined in writer.cpp; public only so the thread-local lane cache can name it
+
+ private:
+  explicit Writer(std::unique_ptr<State> state) noexcept;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace telering

@@ -1,0 +1,336 @@
+#include "telering/writer.hpp"
+
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <vector>
+
+#include "telering/clock.hpp"
+#include "telering/memory_sampler.hpp"
+#include "telering/process_info.hpp"
+#include "telering/ring_mpsc.hpp"
+#include "telering/ring_spsc.hpp"
+
+namespace telering {
+
+namespace {
+
+constexpr std::size_t kMaxWritersPerProcess = 8;
+// A thread on the shared lane retries claiming a lane of its own every this many records.
+constexpr std::uint32_t kReclaimInterval = 4096;
+
+}  // namespace
+
+struct Writer::State {
+  Segment segment;
+  NameTable names;
+  BoardReader board;
+  MpscProducer shared;
+  NameId bot = kNoName;
+  std::size_t slot = 0;        // index into every thread's lane cache
+  std::uint64_t serial = 0;    // unique per attach in this process; 0 is never used
+  std::unique_ptr<MemorySampler> sampler;
+
+  std::mutex lanes_mutex;      // guards claimed (claims and releases are off the hot path)
+  std::vector<std::uint32_t> claimed;
+
+  explicit State(Segment s)
+      : segment(std::move(s)),
+        names(segment.names(), segment.geometry().name_capacity),
+        board(&segment.board(), segment.board_entries(), segment.geometry().name_capacity),
+        shared(&segment.mpsc(), segment.mpsc_seq(), segment.mpsc_records(), segment.geometry().mpsc_capacity) {}
+};
+
+namespace {
+
+// Live writers of this process, by slot. Guarded by g_registry_mutex; read under it at
+// thread exit so a thread never releases a lane of a Writer that is already gone.
+std::mutex g_registry_mutex;
+std::array<Writer::State*, kMaxWritersPerProcess> g_writers{};
+std::uint64_t g_next_serial = 1;
+
+void release_lane(Segment& segment, std::uint32_t lane, std::uint64_t owner) noexcept {
+  LaneControl& control = segment.lane(lane);
+  control.owner_start_time.store(0, std::memory_order_relaxed);
+  // Frees the lane (pairs with the next claimant's acquire CAS). Fails if the reader
+  // already reclaimed it, which is fine.
+  control.owner.compare_exchange_strong(owner, 0, std::memory_order_release, std::memory_order_relaxed);
+}
+
+// One thread's lane for one Writer. Valid while serial and fork generation match.
+struct LaneCache {
+  std::uint64_t serial = 0;
+  std::uint32_t fork_generation = 0;
+  std::uint32_t tid = 0;
+  std::uint32_t lane = 0;
+  bool on_shared = false;
+  std::uint32_t shared_countdown = 0;
+  SpscProducer producer;
+};
+
+struct ThreadLanes {
+  std::array<LaneCache, kMaxWritersPerProcess> caches{};
+
+  // Thread exit: give back the lanes this thread holds in writers that still exist.
+  ~ThreadLanes() {
+    std::lock_guard lock(g_registry_mutex);
+    for (std::size_t slot = 0; slot < caches.size(); ++slot) {
+      LaneCache& c = caches[slot];
+      Writer::State* w = g_writers[slot];
+      if (c.serial == 0 || c.on_shared || w == nullptr || w->serial != c.serial || c.fork_generation != fork_generation())
+        continue;
+      release_lane(w->segment, c.lane, make_owner(current_pid(), c.tid));
+      std::lock_guard lanes_lock(w->lanes_mutex);
+      std::erase(w->claimed, c.lane);
+    }
+  }
+};
+
+thread_local ThreadLanes t_lanes;
+
+// Claims a lane for the calling thread (or settles on the shared lane). Off the hot path:
+// runs on a thread's first record, after fork, and every kReclaimInterval shared records.
+void claim_lane(Writer::State& w, LaneCache& c) noexcept {
+  const std::uint32_t pid = current_pid();
+  const std::uint32_t tid = current_tid();
+  const std::uint32_t generation = fork_generation();
+  if (c.serial == w.serial && c.fork_generation == generation && !c.on_shared) return;
+  const std::uint64_t me = make_owner(pid, tid);
+  const std::uint32_t count = w.segment.geometry().lane_count;
+  for (std::uint32_t k = 0; k < count; ++k) {
+    const std::uint32_t i = (tid + k) % count;
+    LaneControl& lane = w.segment.lane(i);
+    std::uint64_t expected = 0;
+    if (lane.owner.load(std::memory_order_relaxed) != 0) continue;
+    // Acquire: pairs with the previous owner's (or the reader's) release of the lane, so
+    // we see its final tail and head_cache.
+    if (!lane.owner.compare_exchange_strong(expected, me, std::memory_order_acquire, std::memory_order_relaxed)) continue;
+    lane.owner_start_time.store(current_process_start_time(), std::memory_order_relaxed);
+    lane.generation.fetch_add(1, std::memory_order_relaxed);
+    w.segment.header().lane_claims.fetch_add(1, std::memory_order_relaxed);
+    {
+      std::lock_guard lock(w.lanes_mutex);
+      w.claimed.push_back(i);  // capacity reserved at attach: no allocation
+    }
+    c = LaneCache{w.serial, generation, tid, i, false, 0,
+                  SpscProducer(&lane, w.segment.lane_records(i), w.segment.geometry().lane_capacity)};
+    return;
+  }
+  w.segment.header().lane_claim_failures.fetch_add(1, std::memory_order_relaxed);
+  c = LaneCache{w.serial, generation, tid, 0, true, kReclaimInterval, SpscProducer{}};
+}
+
+void fill_record(Record& r, RecordKind kind, NameId name, double value, Severity severity, NameId aux, NameId bot,
+                 std::uint32_t tid, std::uint8_t flags, std::string_view context) noexcept {
+  r.timestamp = read_ticks();
+  r.value = value;
+  r.thread_id = tid;
+  r.name_id = name;
+  r.aux_id = aux;
+  r.bot_id = bot;
+  r.kind = kind;
+  r.severity = severity;
+  r.flags = flags;
+  r.set_context(context);
+}
+
+}  // namespace
+
+Writer Writer::attach(const WriterOptions& options) {
+  SegmentOptions so;
+  so.name = options.segment;
+  so.geometry = options.geometry;
+  so.mode = options.mode;
+  auto state = std::make_unique<State>(Segment::open(so));
+  state->claimed.reserve(state->segment.geometry().lane_count);
+  state->bot = state->names.intern(NameKind::Bot, options.bot);
+  if (state->bot == kNoName) throw SegmentError("segment '" + options.segment + "': cannot intern bot name '" + options.bot + "' (empty name or name table full)");
+  {
+    std::lock_guard lock(g_registry_mutex);
+    std::size_t slot = 0;
+    while (slot < g_writers.size() && g_writers[slot] != nullptr) ++slot;
+    if (slot == g_writers.size())
+      throw SegmentError("too many telering writers in this process (at most " + std::to_string(kMaxWritersPerProcess) + ")");
+    state->slot = slot;
+    state->serial = g_next_serial++;
+    g_writers[slot] = state.get();
+  }
+  if (options.sample_memory) state->sampler = std::make_unique<MemorySampler>(options.memory_interval);
+  return Writer(std::move(state));
+}
+
+Writer::Writer(std::unique_ptr<State> state) noexcept : state_(std::move(state)) {}
+Writer::Writer(Writer&&) noexcept = default;
+Writer& Writer::operator=(Writer&& other) noexcept {
+  if (this != &other) {
+    Writer gone(std::move(*this));
+    state_ = std::move(other.state_);
+  }
+  return *this;
+}
+
+Writer::~Writer() {
+  if (!state_) return;
+  state_->sampler.reset();
+  std::lock_guard lock(g_registry_mutex);
+  g_writers[state_->slot] = nullptr;
+  std::lock_guard lanes_lock(state_->lanes_mutex);
+  const std::uint32_t pid = current_pid();
+  for (std::uint32_t lane : state_->claimed) {
+    LaneControl& control = state_->segment.lane(lane);
+    const std::uint64_t owner = control.owner.load(std::memory_order_relaxed);
+    if (owner_pid(owner) == pid) release_lane(state_->segment, lane, owner);
+  }
+  state_->claimed.clear();
+}
+
+RecordResult Writer::record(RecordKind kind, NameId name, double value, Severity severity, NameId aux, std::uint8_t flags,
+                            std::string_view context) noexcept {
+  State& w = *state_;
+  LaneCache& c = t_lanes.caches[w.slot];
+  if (c.serial != w.serial || c.fork_generation != fork_generation()) [[unlikely]]
+    claim_lane(w, c);
+  const NameId bot = w.bot;
+  const std::uint32_t tid = c.tid;
+  auto fill = [&](Record& r) noexcept { fill_record(r, kind, name, value, severity, aux, bot, tid, flags, context); };
+  if (!c.on_shared) [[likely]]
+    return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
+  if (--c.shared_countdown == 0) {
+    c.on_shared = false;
+    c.serial = 0;
+    claim_lane(w, c);
+    if (!c.on_shared) return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
+  }
+  return w.shared.try_push(fill) == MpscPush::Committed ? RecordResult::RecordedShared : RecordResult::Dropped;
+}
+
+NameId Writer::name(NameKind kind, std::string_view text) noexcept {
+  const NameId found = state_->names.find(kind, text);
+  if (found != kNoName) return found;
+  const NameId id = state_->names.intern(kind, text);
+  if (id == kNoName && !text.empty()) state_->segment.header().name_table_full.fetch_add(1, std::memory_order_relaxed);
+  return id;
+}
+
+NameId Writer::bot_id() const noexcept { return state_->bot; }
+
+namespace {
+// Records that name nothing (table full, empty name) are refused, not sent with id 0.
+inline RecordResult no_name() noexcept { return RecordResult::NoName; }
+}  // namespace
+
+RecordResult Writer::scan_time(double seconds) noexcept {
+  return record(RecordKind::ScanTime, kNoName, seconds);
+}
+
+RecordResult Writer::api_call(double seconds, std::string_view endpoint_name) noexcept {
+  return api_call(seconds, endpoint_name.empty() ? kNoName : name(NameKind::Endpoint, endpoint_name));
+}
+
+RecordResult Writer::api_call(double seconds, NameId endpoint_id) noexcept {
+  return record(RecordKind::ApiCall, endpoint_id, seconds);
+}
+
+RecordResult Writer::memory() noexcept {
+  if (!state_->sampler) return memory_bytes(static_cast<double>(MemorySampler::sample_rss_bytes()));
+  return memory_bytes(static_cast<double>(state_->sampler->rss_bytes()));
+}
+
+RecordResult Writer::memory_bytes(double bytes) noexcept { return record(RecordKind::MemorySample, kNoName, bytes); }
+
+RecordResult Writer::error(std::string_view type, Severity severity, std::string_view context,
+                           std::string_view component_name) noexcept {
+  const NameId type_id = name(NameKind::ErrorType, type);
+  if (type_id == kNoName) return no_name();
+  const NameId component_id = component_name.empty() ? kNoName : name(NameKind::Component, component_name);
+  return error(type_id, severity, context, component_id);
+}
+
+RecordResult Writer::error(NameId type, Severity severity, std::string_view context, NameId component_id) noexcept {
+  if (severity == Severity::None) severity = Severity::Medium;
+  return record(RecordKind::Error, type, 0.0, severity, component_id, 0, context);
+}
+
+RecordResult Writer::warning(std::string_view type, std::string_view context) noexcept {
+  const NameId id = name(NameKind::WarningType, type);
+  if (id == kNoName) return no_name();
+  return record(RecordKind::Warning, id, 0.0, Severity::None, kNoName, 0, context);
+}
+
+RecordResult Writer::call_outcome(std::string_view component_name, bool success, double seconds) noexcept {
+  const NameId id = name(NameKind::Component, component_name);
+  if (id == kNoName) return no_name();
+  return call_outcome(id, success, seconds);
+}
+
+RecordResult Writer::call_outcome(NameId component_id, bool success, double seconds) noexcept {
+  return record(RecordKind::CallOutcome, component_id, seconds, Severity::None, kNoName, success ? 0 : kFlagFailure);
+}
+
+RecordResult Writer::counter(std::string_view metric_name, double increment) noexcept {
+  const NameId id = name(NameKind::Metric, metric_name);
+  if (id == kNoName) return no_name();
+  return record(RecordKind::Counter, id, increment);
+}
+
+RecordResult Writer::gauge(std::string_view metric_name, double value) noexcept {
+  const NameId id = name(NameKind::Metric, metric_name);
+  if (id == kNoName) return no_name();
+  return record(RecordKind::Gauge, id, value);
+}
+
+RecordResult Writer::heartbeat() noexcept { return record(RecordKind::Heartbeat, kNoName, 0.0); }
+
+const BoardReader& Writer::board() const noexcept { return state_->board; }
+
+bool Writer::breaker_open(std::string_view component_name) const noexcept {
+  const NameId id = state_->names.find(NameKind::Component, component_name);
+  return id != kNoName && board().breaker_open(id);
+}
+
+BreakerState Writer::breaker_state(std::string_view component_name) const noexcept {
+  const NameId id = state_->names.find(NameKind::Component, component_name);
+  return id == kNoName ? BreakerState::Closed : board().breaker_state(id);
+}
+
+bool Writer::in_backoff(NameId error_type_id) const noexcept { return board().in_backoff(error_type_id, read_ticks()); }
+
+bool Writer::in_backoff(std::string_view error_type_name) const noexcept {
+  const NameId id = state_->names.find(NameKind::ErrorType, error_type_name);
+  return id != kNoName && in_backoff(id);
+}
+
+std::uint64_t Writer::backoff_until(std::string_view error_type_name) const noexcept {
+  const NameId id = state_->names.find(NameKind::ErrorType, error_type_name);
+  return id == kNoName ? 0 : board().snapshot(id).backoff_until_ns;
+}
+
+std::uint64_t Writer::reset_epoch(std::string_view name_text) const noexcept {
+  NameId id = state_->names.find(NameKind::Component, name_text);
+  if (id == kNoName) id = state_->names.find(NameKind::ErrorType, name_text);
+  return id == kNoName ? 0 : board().reset_epoch(id);
+}
+
+bool Writer::reader_alive(std::chrono::milliseconds max_age) const noexcept {
+  const SegmentHeader& h = state_->segment.header();
+  // Pairs with the reader's release store of its heartbeat.
+  const std::uint64_t beat = h.reader_heartbeat_ns.load(std::memory_order_acquire);
+  if (beat == 0) return false;
+  const std::uint64_t now = monotonic_ns();
+  return now < beat || now - beat <= static_cast<std::uint64_t>(std::chrono::nanoseconds(max_age).count());
+}
+
+WriterStats Writer::stats() const noexcept {
+  WriterStats s;
+  std::lock_guard lock(state_->lanes_mutex);
+  for (std::uint32_t lane : state_->claimed) {
+    ++s.lanes_claimed;
+    s.dropped += state_->segment.lane(lane).dropped.load(std::memory_order_relaxed);
+  }
+  return s;
+}
+
+Segment& Writer::segment() const noexcept { return state_->segment; }
+NameTable& Writer::names() const noexcept { return state_->names; }
+
+}  // namespace telering
