@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "support/unique_segment.hpp"
+#include "telering/name_table.hpp"
+
+namespace telering {
+namespace {
+
+struct Table {
+  test::UniqueSegment name;
+  Segment segment = Segment::open(name.options(test::small_geometry()));
+  NameTable table{segment.names(), segment.geometry().name_capacity};
+};
+
+TEST(NameTable, InternsOnceAndFindsAgain) {
+  Table t;
+  const NameId a = t.table.intern(NameKind::ErrorType, "api_rate_limit");
+  ASSERT_NE(a, kNoName);
+  EXPECT_EQ(t.table.intern(NameKind::ErrorType, "api_rate_limit"), a);
+  EXPECT_EQ(t.table.find(NameKind::ErrorType, "api_rate_limit"), a);
+  NameTable::Name out;
+  ASSERT_TRUE(t.table.read(a, out));
+  EXPECT_EQ(out.text, "api_rate_limit");
+  EXPECT_EQ(out.kind, NameKind::ErrorType);
+}
+
+TEST(NameTable, KindsAreSeparateNamespaces) {
+  Table t;
+  const NameId as_component = t.table.intern(NameKind::Component, "market_scanner");
+  const NameId as_error = t.table.intern(NameKind::ErrorType, "market_scanner");
+  EXPECT_NE(as_component, as_error);
+  EXPECT_EQ(t.table.find(NameKind::Metric, "market_scanner"), kNoName);
+}
+
+TEST(NameTable, EmptyNameIsRefusedAndIdZeroIsNeverUsed) {
+  Table t;
+  EXPECT_EQ(t.table.intern(NameKind::Bot, ""), kNoName);
+  NameTable::Name out;
+  EXPECT_FALSE(t.table.read(kNoName, out));
+}
+
+TEST(NameTable, LongNamesAreClippedConsistently) {
+  Table t;
+  const std::string long_name(100, 'n');
+  const NameId id = t.table.intern(NameKind::Metric, long_name);
+  ASSERT_NE(id, kNoName);
+  EXPECT_EQ(t.table.find(NameKind::Metric, long_name), id);
+  NameTable::Name out;
+  ASSERT_TRUE(t.table.read(id, out));
+  EXPECT_EQ(out.text.size(), kMaxNameLength);
+}
+
+TEST(NameTable, FullTableReturnsNoName) {
+  Table t;
+  const std::uint32_t usable = t.table.capacity() - 1;  // slot 0 is reserved
+  std::set<NameId> ids;
+  for (std::uint32_t i = 0; i < usable; ++i) {
+    const NameId id = t.table.intern(NameKind::Metric, "m" + std::to_string(i));
+    ASSERT_NE(id, kNoName) << i;
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), usable);
+  EXPECT_EQ(t.table.intern(NameKind::Metric, "one-too-many"), kNoName);
+  EXPECT_EQ(t.table.find(NameKind::Metric, "m7"), t.table.intern(NameKind::Metric, "m7"));
+}
+
+TEST(NameTable, ConcurrentInternOfSameNamesGivesOneIdEach) {
+  Table t;
+  constexpr int kThreads = 4, kNames = 60;
+  std::vector<std::vector<NameId>> got(kThreads, std::vector<NameId>(kNames));
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int th = 0; th < kThreads; ++th) {
+    threads.emplace_back([&, th] {
+      ready.fetch_add(1);
+      while (ready.load() < kThreads) {
+      }
+      for (int i = 0; i < kNames; ++i) got[th][i] = t.table.intern(NameKind::Component, "component-" + std::to_string(i));
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<NameId> distinct;
+  for (int i = 0; i < kNames; ++i) {
+    for (int th = 1; th < kThreads; ++th) EXPECT_EQ(got[th][i], got[0][i]) << "name " << i;
+    distinct.insert(got[0][i]);
+  }
+  EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kNames));
+}
+
+TEST(NameTable, ReadRejectsCorruptEntries) {
+  Table t;
+  const NameId id = t.table.intern(NameKind::Bot, "bot-1");
+  t.segment.names()[id].length = 200;  // hostile
+  NameTable::Name out;
+  EXPECT_FALSE(t.table.read(id, out));
+}
+
+}  // namespace
+}  // namespace telering
