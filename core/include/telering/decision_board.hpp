@@ -8,7 +8,8 @@
 // on its own (breaker state, backoff deadline, epochs, shutdown) is stored with release by
 // the reader and loaded with acquire here, so a bot that sees a new state also sees what
 // the reader wrote before it. A multi-field view (snapshot) uses the entry's version word
-// as a seqlock: the reader makes it odd, updates, makes it even.
+// as a seqlock: the reader makes it odd, updates every field with release stores, makes it
+// even; snapshot() loads every field with acquire and re-checks the version.
 #pragma once
 
 #include <atomic>
@@ -31,6 +32,7 @@ struct BoardSnapshot {
   std::uint64_t reset_epoch = 0;
   std::uint64_t decision_seq = 0;
   std::uint32_t retry_permits = 0;
+  bool consistent = false;  // false: the reader kept updating the entry; fields may be mixed
 };
 
 // Read side, used by writers. Cheap to copy; all reads are single acquire loads.
@@ -67,26 +69,29 @@ class BoardReader {
   [[nodiscard]] std::uint64_t decision_seq() const noexcept { return header_->decision_seq.load(std::memory_order_acquire); }
 
   // A consistent view of every field of one entry (seqlock read; retries while the reader
-  // is updating it, bounded: after many retries returns the last, possibly mixed, view).
+  // is updating it, bounded: after many retries returns the last view with consistent false).
   [[nodiscard]] BoardSnapshot snapshot(NameId id) const noexcept {
     const BoardEntry& e = entry(id);
     BoardSnapshot s;
     for (int attempt = 0; attempt < 1000; ++attempt) {
       // Pairs with the reader's release store that ends an update (even version).
       const std::uint32_t v1 = e.version.load(std::memory_order_acquire);
-      s.breaker_state = static_cast<BreakerState>(e.breaker_state.load(std::memory_order_relaxed));
-      s.health = static_cast<HealthStatus>(e.health.load(std::memory_order_relaxed));
-      s.last_action = e.last_action.load(std::memory_order_relaxed);
-      s.rule = e.rule.load(std::memory_order_relaxed);
-      s.open_until_ticks = e.open_until_ticks.load(std::memory_order_relaxed);
-      s.backoff_until_ticks = e.backoff_until_ticks.load(std::memory_order_relaxed);
-      s.backoff_until_ns = e.backoff_until_ns.load(std::memory_order_relaxed);
-      s.reset_epoch = e.reset_epoch.load(std::memory_order_relaxed);
-      s.decision_seq = e.decision_seq.load(std::memory_order_relaxed);
-      s.retry_permits = e.retry_permits.load(std::memory_order_relaxed);
-      // Orders the field loads before the re-check of the version.
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if ((v1 & 1U) == 0 && e.version.load(std::memory_order_relaxed) == v1) break;
+      s.breaker_state = static_cast<BreakerState>(e.breaker_state.load(std::memory_order_acquire));
+      s.health = static_cast<HealthStatus>(e.health.load(std::memory_order_acquire));
+      s.last_action = e.last_action.load(std::memory_order_acquire);
+      s.rule = e.rule.load(std::memory_order_acquire);
+      s.open_until_ticks = e.open_until_ticks.load(std::memory_order_acquire);
+      s.backoff_until_ticks = e.backoff_until_ticks.load(std::memory_order_acquire);
+      s.backoff_until_ns = e.backoff_until_ns.load(std::memory_order_acquire);
+      s.reset_epoch = e.reset_epoch.load(std::memory_order_acquire);
+      s.decision_seq = e.decision_seq.load(std::memory_order_acquire);
+      s.retry_permits = e.retry_permits.load(std::memory_order_acquire);
+      // Each field load is acquire so the re-check of the version below cannot move
+      // before it (a stand-alone fence would do, but TSan does not model fences).
+      if ((v1 & 1U) == 0 && e.version.load(std::memory_order_relaxed) == v1) {
+        s.consistent = true;
+        break;
+      }
     }
     return s;
   }
@@ -112,13 +117,13 @@ class BoardWriter {
   template <typename Update>
   std::uint64_t update(NameId id, Update&& apply) noexcept {
     BoardEntry& e = entries_[id & mask_];
-    const std::uint32_t v = e.version.load(std::memory_order_relaxed);
-    e.version.store(v + 1, std::memory_order_relaxed);
-    // Orders the odd version before the field stores (seqlock writer side).
-    std::atomic_thread_fence(std::memory_order_release);
+    // Seqlock writer without fences (TSan does not model them): the odd version is an
+    // acquire RMW, and every field store in apply() is a release store, so a snapshot that
+    // reads any new field (acquire) also sees the odd version and retries.
+    const std::uint32_t v = e.version.fetch_add(1, std::memory_order_acquire);
     apply(e);
     const std::uint64_t seq = header_->decision_seq.load(std::memory_order_relaxed) + 1;
-    e.decision_seq.store(seq, std::memory_order_relaxed);
+    e.decision_seq.store(seq, std::memory_order_release);
     // Ends the update (pairs with the acquire load of version in BoardReader::snapshot).
     e.version.store(v + 2, std::memory_order_release);
     header_->decision_seq.store(seq, std::memory_order_release);
@@ -127,8 +132,8 @@ class BoardWriter {
 
   std::uint64_t set_breaker(NameId id, BreakerState state, std::uint64_t open_until_ticks, std::uint8_t rule) noexcept {
     return update(id, [&](BoardEntry& e) {
-      e.open_until_ticks.store(open_until_ticks, std::memory_order_relaxed);
-      e.rule.store(rule, std::memory_order_relaxed);
+      e.open_until_ticks.store(open_until_ticks, std::memory_order_release);
+      e.rule.store(rule, std::memory_order_release);
       // Pairs with BoardReader::breaker_state / breaker_open.
       e.breaker_state.store(static_cast<std::uint8_t>(state), std::memory_order_release);
     });
@@ -137,9 +142,9 @@ class BoardWriter {
   std::uint64_t set_backoff(NameId id, std::uint64_t until_ticks, std::uint64_t until_ns, std::uint8_t action,
                             std::uint8_t rule) noexcept {
     return update(id, [&](BoardEntry& e) {
-      e.backoff_until_ns.store(until_ns, std::memory_order_relaxed);
-      e.last_action.store(action, std::memory_order_relaxed);
-      e.rule.store(rule, std::memory_order_relaxed);
+      e.backoff_until_ns.store(until_ns, std::memory_order_release);
+      e.last_action.store(action, std::memory_order_release);
+      e.rule.store(rule, std::memory_order_release);
       // Pairs with BoardReader::backoff_until_ticks.
       e.backoff_until_ticks.store(until_ticks, std::memory_order_release);
     });
@@ -147,8 +152,8 @@ class BoardWriter {
 
   std::uint64_t set_retry_permits(NameId id, std::uint32_t permits, std::uint8_t action, std::uint8_t rule) noexcept {
     return update(id, [&](BoardEntry& e) {
-      e.last_action.store(action, std::memory_order_relaxed);
-      e.rule.store(rule, std::memory_order_relaxed);
+      e.last_action.store(action, std::memory_order_release);
+      e.rule.store(rule, std::memory_order_release);
       e.retry_permits.store(permits, std::memory_order_release);
     });
   }
@@ -161,8 +166,8 @@ class BoardWriter {
   std::uint64_t bump_reset_epoch(NameId id, std::uint8_t action, std::uint8_t rule) noexcept {
     header_->reset_epoch.store(header_->reset_epoch.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     return update(id, [&](BoardEntry& e) {
-      e.last_action.store(action, std::memory_order_relaxed);
-      e.rule.store(rule, std::memory_order_relaxed);
+      e.last_action.store(action, std::memory_order_release);
+      e.rule.store(rule, std::memory_order_release);
       e.reset_epoch.store(e.reset_epoch.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     });
   }

@@ -30,19 +30,17 @@ class ReportPage {
   // Reader process only. Returns false (publishes nothing) if text does not fit.
   bool publish(std::string_view text, HealthStatus overall, std::uint64_t now_ns) noexcept {
     if (text.size() > capacity_) return false;
-    const std::uint64_t s = header_->seq.load(std::memory_order_relaxed);
-    header_->seq.store(s + 1, std::memory_order_relaxed);
-    // Orders the odd seq before the payload stores.
-    std::atomic_thread_fence(std::memory_order_release);
+    // Makes seq odd (see the ordering note at the top). One publisher: no contention.
+    const std::uint64_t s = header_->seq.fetch_add(1, std::memory_order_acquire);
     const std::size_t words = (text.size() + 7) / 8;
     for (std::size_t w = 0; w < words; ++w) {
       std::uint64_t v = 0;
       std::memcpy(&v, text.data() + w * 8, std::min<std::size_t>(8, text.size() - w * 8));
-      words_[w].store(v, std::memory_order_relaxed);
+      words_[w].store(v, std::memory_order_release);
     }
-    header_->length.store(text.size(), std::memory_order_relaxed);
-    header_->published_mono_ns.store(now_ns, std::memory_order_relaxed);
-    header_->overall_health.store(static_cast<std::uint32_t>(overall), std::memory_order_relaxed);
+    header_->length.store(text.size(), std::memory_order_release);
+    header_->published_mono_ns.store(now_ns, std::memory_order_release);
+    header_->overall_health.store(static_cast<std::uint32_t>(overall), std::memory_order_release);
     // Ends the update (pairs with the acquire load of seq in read()).
     header_->seq.store(s + 2, std::memory_order_release);
     return true;
@@ -63,18 +61,17 @@ class ReportPage {
       const std::uint64_t s1 = header_->seq.load(std::memory_order_acquire);
       if (s1 == 0) return false;
       if (s1 & 1U) continue;
-      const std::uint64_t length = header_->length.load(std::memory_order_relaxed);
+      const std::uint64_t length = header_->length.load(std::memory_order_acquire);
       if (length > capacity_) continue;  // torn or corrupt: re-check seq
       out.text.resize(length);
       const std::size_t words = (length + 7) / 8;
       for (std::size_t w = 0; w < words; ++w) {
-        const std::uint64_t v = words_[w].load(std::memory_order_relaxed);
+        // Acquire per word keeps the re-check of seq below after every payload load.
+        const std::uint64_t v = words_[w].load(std::memory_order_acquire);
         std::memcpy(out.text.data() + w * 8, &v, std::min<std::size_t>(8, length - w * 8));
       }
-      out.published_mono_ns = header_->published_mono_ns.load(std::memory_order_relaxed);
-      out.overall = static_cast<HealthStatus>(header_->overall_health.load(std::memory_order_relaxed) & 3U);
-      // Orders the payload loads before the re-check of seq.
-      std::atomic_thread_fence(std::memory_order_acquire);
+      out.published_mono_ns = header_->published_mono_ns.load(std::memory_order_acquire);
+      out.overall = static_cast<HealthStatus>(header_->overall_health.load(std::memory_order_acquire) & 3U);
       if (header_->seq.load(std::memory_order_relaxed) == s1) {
         out.seq = s1;
         return true;
