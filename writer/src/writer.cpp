@@ -2,12 +2,15 @@
 
 #include <array>
 #include <atomic>
+#include <cstdio>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "telering/clock.hpp"
 #include "telering/memory_sampler.hpp"
 #include "telering/process_info.hpp"
+#include "telering/report_page.hpp"
 #include "telering/ring_mpsc.hpp"
 #include "telering/ring_spsc.hpp"
 
@@ -328,6 +331,96 @@ WriterStats Writer::stats() const noexcept {
     s.dropped += state_->segment.lane(lane).dropped.load(std::memory_order_relaxed);
   }
   return s;
+}
+
+std::uint64_t Writer::send_command(CommandCode code, NameId target, Severity severity, std::string_view args,
+                                   std::chrono::milliseconds timeout) noexcept {
+  const std::uint64_t id = state_->segment.header().next_command_id.fetch_add(1, std::memory_order_relaxed) + 1;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const RecordResult r = record(RecordKind::Command, target, static_cast<double>(id), severity,
+                                  static_cast<NameId>(code), 0, args);
+    if (r == RecordResult::Recorded || r == RecordResult::RecordedShared) return id;
+    if (std::chrono::steady_clock::now() >= deadline) return 0;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+CommandStatus Writer::wait_for_command(std::uint64_t id, std::chrono::milliseconds timeout) const noexcept {
+  if (id == 0) return CommandStatus::Rejected;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const CommandStatus s = board().command_status(id);
+    if (s != CommandStatus::Pending || std::chrono::steady_clock::now() >= deadline) return s;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+}
+
+namespace {
+CommandStatus send_and_wait(Writer& w, CommandCode code, NameId target, Severity severity, std::string_view args,
+                            std::chrono::milliseconds wait) noexcept {
+  if (target == kNoName) return CommandStatus::Rejected;
+  const std::uint64_t id = w.send_command(code, target, severity, args, wait);
+  if (id == 0) return CommandStatus::Rejected;
+  return w.wait_for_command(id, wait);
+}
+}  // namespace
+
+CommandStatus Writer::open_circuit_breaker(std::string_view component_name, std::chrono::milliseconds wait) noexcept {
+  return send_and_wait(*this, CommandCode::OpenBreaker, component(component_name), Severity::None, {}, wait);
+}
+
+CommandStatus Writer::close_circuit_breaker(std::string_view component_name, std::chrono::milliseconds wait) noexcept {
+  return send_and_wait(*this, CommandCode::CloseBreaker, component(component_name), Severity::None, {}, wait);
+}
+
+CommandStatus Writer::register_recovery_strategy(std::string_view type, Severity severity, RecoveryAction action,
+                                                 std::uint32_t max_retries, double backoff_seconds,
+                                                 std::chrono::milliseconds wait) noexcept {
+  static constexpr std::string_view kNames[] = {"NONE", "RETRY", "BACKOFF", "RESET", "ALERT", "SHUTDOWN"};
+  const auto a = static_cast<std::uint8_t>(action);
+  if (a > kMaxRecoveryAction || !(backoff_seconds >= 0.0) || backoff_seconds > 1e9) return CommandStatus::Rejected;
+  char args[kContextCapacity + 1];
+  const int n = std::snprintf(args, sizeof args, "%.*s %u %.3f", static_cast<int>(kNames[a].size()), kNames[a].data(),
+                              max_retries, backoff_seconds);
+  if (n <= 0 || static_cast<std::size_t>(n) > kContextCapacity) return CommandStatus::Rejected;
+  return send_and_wait(*this, CommandCode::RegisterStrategy, error_type(type), severity == Severity::None ? Severity::Medium : severity,
+                       std::string_view(args, static_cast<std::size_t>(n)), wait);
+}
+
+bool Writer::should_trigger_recovery(std::string_view error_type_name) const noexcept {
+  const NameId id = state_->names.find(NameKind::ErrorType, error_type_name);
+  if (id == kNoName) return false;
+  const BoardSnapshot s = board().snapshot(id);
+  switch (static_cast<RecoveryAction>(s.last_action)) {
+    case RecoveryAction::Retry: return s.retry_permits > 0 || read_ticks() < s.backoff_until_ticks;
+    case RecoveryAction::Backoff: return read_ticks() < s.backoff_until_ticks;
+    case RecoveryAction::Reset:
+    case RecoveryAction::Alert:
+    case RecoveryAction::Shutdown: return true;
+    case RecoveryAction::None: break;
+  }
+  return false;
+}
+
+HealthStatus Writer::overall_health() const noexcept {
+  return reader_alive() ? board().overall_health() : HealthStatus::Unknown;
+}
+
+std::string Writer::run_full_health_check() const {
+  const SegmentHeader& h = state_->segment.header();
+  if (!reader_alive()) {
+    const std::uint64_t beat = h.reader_heartbeat_ns.load(std::memory_order_acquire);
+    char reason[128];
+    if (beat == 0) std::snprintf(reason, sizeof reason, "no reader has attached to segment");
+    else std::snprintf(reason, sizeof reason, "no live reader: heartbeat %.1f s old",
+                       static_cast<double>(monotonic_ns() - beat) / 1e9);
+    return std::string(R"({"overall_status":"UNKNOWN","reason":")") + reason + "\"}";
+  }
+  ReportPage page(&state_->segment.report(), state_->segment.report_payload(), state_->segment.geometry().report_bytes);
+  ReportPage::Snapshot snap;
+  if (!page.read(snap)) return R"({"overall_status":"UNKNOWN","reason":"the reader has not published a report yet"})";
+  return snap.text;
 }
 
 Segment& Writer::segment() const noexcept { return state_->segment; }

@@ -16,6 +16,7 @@
 #include <cstdint>
 
 #include "telering/clock.hpp"
+#include "telering/command.hpp"
 #include "telering/layout.hpp"
 #include "telering/name_table.hpp"
 
@@ -67,6 +68,14 @@ class BoardReader {
     return static_cast<HealthStatus>(header_->overall_health.load(std::memory_order_acquire));
   }
   [[nodiscard]] std::uint64_t decision_seq() const noexcept { return header_->decision_seq.load(std::memory_order_acquire); }
+
+  // Outcome of command `id`: Pending until the reader has applied it (or while a later
+  // command has taken its acknowledgement slot, after kCommandAckSlots newer commands).
+  [[nodiscard]] CommandStatus command_status(std::uint64_t id) const noexcept {
+    // Pairs with the reader's release store in BoardWriter::acknowledge_command.
+    const std::uint64_t ack = header_->command_acks[id % kCommandAckSlots].load(std::memory_order_acquire);
+    return (ack >> 8) == id ? static_cast<CommandStatus>(ack & 0xFF) : CommandStatus::Pending;
+  }
 
   // A consistent view of every field of one entry (seqlock read; retries while the reader
   // is updating it, bounded: after many retries returns the last view with consistent false).
@@ -178,7 +187,11 @@ class BoardWriter {
   void request_shutdown(bool requested) noexcept {
     header_->shutdown_requested.store(requested ? 1U : 0U, std::memory_order_release);
   }
-  void acknowledge_command(std::uint64_t seq) noexcept { header_->command_ack_seq.store(seq, std::memory_order_release); }
+  // Publishes the outcome of command `id` (pairs with the acquire load in command_status).
+  void acknowledge_command(std::uint64_t id, CommandStatus status) noexcept {
+    header_->commands_applied.store(header_->commands_applied.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    header_->command_acks[id % kCommandAckSlots].store((id << 8) | static_cast<std::uint8_t>(status), std::memory_order_release);
+  }
 
   [[nodiscard]] BoardReader reader() const noexcept { return BoardReader(header_, entries_, mask_ + 1); }
 

@@ -82,6 +82,7 @@ struct alignas(kCacheLine) SegmentHeader {
   alignas(kCacheLine) std::atomic<std::uint64_t> lane_claims;       // successful lane claims
   std::atomic<std::uint64_t> lane_claim_failures;                    // no free lane: fell back to MPSC
   std::atomic<std::uint64_t> name_table_full;                        // interning refused: table full
+  std::atomic<std::uint64_t> next_command_id;                        // last command id handed out
 };
 inline constexpr std::size_t kHeaderBytes = 4096;
 static_assert(sizeof(SegmentHeader) <= kHeaderBytes);
@@ -162,8 +163,14 @@ inline constexpr std::uint32_t kNameReady = 2;
 enum class BreakerState : std::uint8_t { Closed = 0, Open = 1, HalfOpen = 2, ForcedOpen = 3, Disabled = 4 };
 inline constexpr std::uint8_t kMaxBreakerState = 4;
 
+// The seed's RecoveryAction, as published in BoardEntry::last_action.
+enum class RecoveryAction : std::uint8_t { None = 0, Retry = 1, Backoff = 2, Reset = 3, Alert = 4, Shutdown = 5 };
+inline constexpr std::uint8_t kMaxRecoveryAction = 5;
+
 // Health of a component or of a bot, worst wins. Unknown: no live reader or no data.
 enum class HealthStatus : std::uint8_t { Unknown = 0, Healthy = 1, Warning = 2, Critical = 3 };
+
+inline constexpr std::uint32_t kCommandAckSlots = 256;
 
 // Decision board, written only by the reader. Writers read single words with acquire loads
 // (each pairs with the reader's release store of that word); a consistent multi-word view
@@ -174,10 +181,13 @@ struct BoardHeader {
   std::atomic<std::uint32_t> overall_health;                    // HealthStatus
   std::atomic<std::uint32_t> shutdown_requested;                // 1 = the reader asks bots to stop
   std::atomic<std::uint64_t> reset_epoch;                       // bumped by every RESET decision
-  std::atomic<std::uint64_t> command_ack_seq;                   // last command applied
+  std::atomic<std::uint64_t> commands_applied;                  // count of commands applied
   std::atomic<std::uint64_t> report_seq;                        // bumped on every report publish
+  // Command acknowledgements: slot id % kCommandAckSlots holds (id << 8) | CommandStatus
+  // once the reader has applied command id (release; a writer waits with acquire loads).
+  alignas(kCacheLine) std::atomic<std::uint64_t> command_acks[kCommandAckSlots];
 };
-static_assert(sizeof(BoardHeader) == kCacheLine);
+static_assert(sizeof(BoardHeader) == kCacheLine + kCommandAckSlots * 8);
 
 struct BoardEntry {
   alignas(kCacheLine) std::atomic<std::uint32_t> version;  // seqlock: odd while updating

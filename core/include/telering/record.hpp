@@ -13,6 +13,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "telering/command.hpp"
+
 namespace telering {
 
 // What a record reports. Values are part of the shared-memory contract: append only.
@@ -121,6 +123,7 @@ enum class RecordFault : std::uint8_t {
   BotOutOfRange,
   NotFinite,
   BadValue,  // finite but impossible for the kind (negative duration, ...)
+  BadCommand,
   Count_
 };
 
@@ -135,6 +138,7 @@ enum class RecordFault : std::uint8_t {
     case RecordFault::BotOutOfRange: return "bot_out_of_range";
     case RecordFault::NotFinite: return "not_finite";
     case RecordFault::BadValue: return "bad_value";
+    case RecordFault::BadCommand: return "bad_command";
     case RecordFault::Count_: break;
   }
   return "invalid";
@@ -151,7 +155,11 @@ enum class RecordFault : std::uint8_t {
   if ((r.flags & ~kKnownFlags) != 0) return RecordFault::BadFlags;
   if (r.context_len > kContextCapacity) return RecordFault::BadContextLength;
   if (r.name_id >= name_capacity) return RecordFault::NameOutOfRange;
-  if (r.kind != RecordKind::Command && r.aux_id >= name_capacity) return RecordFault::NameOutOfRange;
+  if (r.kind == RecordKind::Command) {
+    if (r.aux_id == 0 || r.aux_id > kMaxCommandCode) return RecordFault::BadCommand;
+  } else if (r.aux_id >= name_capacity) {
+    return RecordFault::NameOutOfRange;
+  }
   if (r.bot_id >= name_capacity) return RecordFault::BotOutOfRange;
   if (!std::isfinite(r.value)) return RecordFault::NotFinite;
   switch (r.kind) {
@@ -160,6 +168,9 @@ enum class RecordFault : std::uint8_t {
     case RecordKind::MemorySample:
     case RecordKind::CallOutcome:
       if (r.value < 0.0) return RecordFault::BadValue;
+      break;
+    case RecordKind::Command:  // value is the command id: a positive integer below 2^53
+      if (r.value < 1.0 || r.value > 9007199254740992.0 || r.value != std::floor(r.value)) return RecordFault::BadValue;
       break;
     default:
       break;

@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 
+#include "telering/command.hpp"
 #include "telering/decision_board.hpp"
 #include "telering/layout.hpp"
 #include "telering/name_table.hpp"
@@ -112,6 +113,38 @@ class Writer {
   [[nodiscard]] bool shutdown_requested() const noexcept { return board().shutdown_requested(); }
   // True when the reader's heartbeat is fresher than `max_age`.
   [[nodiscard]] bool reader_alive(std::chrono::milliseconds max_age = std::chrono::milliseconds(2000)) const noexcept;
+
+  // Commands to the reader (off the hot path; see command.hpp). send_command retries for up
+  // to `timeout` while this thread's lane is full and returns the command id, or 0 if the
+  // lane stayed full (nothing was sent).
+  [[nodiscard]] std::uint64_t send_command(CommandCode code, NameId target, Severity severity = Severity::None,
+                                           std::string_view args = {},
+                                           std::chrono::milliseconds timeout = std::chrono::milliseconds(100)) noexcept;
+  // Waits (polling, bounded) until the reader acknowledges command `id`.
+  [[nodiscard]] CommandStatus wait_for_command(std::uint64_t id, std::chrono::milliseconds timeout) const noexcept;
+
+  // The seed's ErrorRecoveryManager API, carried out by the reader. Each returns the
+  // command's status once acknowledged, or Pending when no reader answered within `wait`
+  // (the command stays queued in the lane and is applied when a reader drains it).
+  CommandStatus open_circuit_breaker(std::string_view component, std::chrono::milliseconds wait = std::chrono::seconds(2)) noexcept;
+  CommandStatus close_circuit_breaker(std::string_view component, std::chrono::milliseconds wait = std::chrono::seconds(2)) noexcept;
+  [[nodiscard]] bool is_circuit_breaker_open(std::string_view component) const noexcept { return breaker_open(component); }
+  // register_recovery_strategy('custom_error_type', MEDIUM, RETRY, max_retries=5); backoff_seconds
+  // is BACKOFF's wait. Custom params are set in the reader's config file.
+  CommandStatus register_recovery_strategy(std::string_view error_type, Severity severity, RecoveryAction action,
+                                           std::uint32_t max_retries = 3, double backoff_seconds = 0.0,
+                                           std::chrono::milliseconds wait = std::chrono::seconds(2)) noexcept;
+  // True while the reader's latest decision for this error type is in force: a backoff not
+  // yet over, retries granted, or a RESET/ALERT/SHUTDOWN decision (the seed's
+  // should_trigger_recovery, answered by the reader that saw every bot's errors).
+  [[nodiscard]] bool should_trigger_recovery(std::string_view error_type) const noexcept;
+  // The reader's latest report as JSON (the seed's run_full_health_check() and
+  // get_error_statistics() results together). With no live reader: {"overall_status":
+  // "UNKNOWN", "reason": ...} — never a stale HEALTHY.
+  [[nodiscard]] std::string run_full_health_check() const;
+  [[nodiscard]] std::string get_error_statistics() const { return run_full_health_check(); }
+  // HEALTHY/WARNING/CRITICAL from the reader, or UNKNOWN when its heartbeat is stale.
+  [[nodiscard]] HealthStatus overall_health() const noexcept;
 
   [[nodiscard]] WriterStats stats() const noexcept;
   [[nodiscard]] Segment& segment() const noexcept;

@@ -43,13 +43,14 @@
 #include <vector>
 
 #include "telering/backoff.hpp"
+#include "telering/layout.hpp"  // RecoveryAction
 #include "telering/record.hpp"  // Severity
 
 namespace telering::reader {
 
-// The seed's RecoveryAction. Values are a shared-memory contract (board `last_action`).
-enum class RecoveryAction : std::uint8_t { None = 0, Retry = 1, Backoff = 2, Reset = 3, Alert = 4, Shutdown = 5 };
-inline constexpr std::uint8_t kMaxRecoveryAction = 5;
+// The seed's RecoveryAction lives in core (layout.hpp): the board publishes it.
+using telering::RecoveryAction;
+using telering::kMaxRecoveryAction;
 
 [[nodiscard]] std::string_view to_string(RecoveryAction a) noexcept;  // "none", "retry", ... (the seed's values)
 
