@@ -1,0 +1,80 @@
+// telering/reader/config.hpp — telering-reader's configuration, from TOML.
+//
+// Every setting has the seed's default, so an empty file (or none) is a valid config. A bad
+// file is refused whole with one ConfigError line naming the file, the line and the key:
+//   reader.toml:12: breakers.default.failure_rate_threshold: must be in (0, 100], got 150
+// Unknown keys are errors too (a typo must not silently keep a default).
+//
+// Durations are numbers of seconds or strings with a unit: "500ms", "30s", "15m", "1h".
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "telering/reader/breaker.hpp"
+#include "telering/reader/error_log.hpp"
+#include "telering/reader/health.hpp"
+#include "telering/reader/performance_monitor.hpp"
+#include "telering/reader/recovery.hpp"
+
+namespace telering::reader {
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// What the drain loop does when a poll finds nothing: spin, then yield, then sleep with a
+// growing pause up to max_sleep. Any record resets it to spinning.
+struct IdleStrategyConfig {
+  std::uint32_t spins = 200;
+  std::uint32_t yields = 50;
+  std::chrono::microseconds min_sleep{50};
+  std::chrono::microseconds max_sleep{1000};
+};
+
+struct AlertConfig {
+  std::string webhook_url;                 // Slack-compatible {"text": ...}; empty = off
+  std::string generic_webhook_url;         // generic JSON body; empty = off
+  std::chrono::milliseconds min_interval{std::chrono::seconds(60)};  // per dedup key
+  bool on_critical_health = true;
+};
+
+struct ReaderConfig {
+  std::string source = "(defaults)";       // file the config came from, for messages
+  std::chrono::milliseconds report_interval{std::chrono::minutes(15)};  // human summary log
+  std::chrono::milliseconds publish_interval{1000};  // report page and health evaluation
+  std::chrono::milliseconds lane_reclaim_interval{250};
+  std::chrono::milliseconds shared_lane_stuck_timeout{1000};
+  std::uint64_t max_records_per_poll = 4096;
+  IdleStrategyConfig idle;
+
+  PerformanceMonitorConfig windows;
+  ErrorLogConfig error_log;
+  HealthThresholds thresholds;
+  RecoveryConfig recovery;
+  std::vector<RecoveryStrategy> strategies;           // added to / replacing the built-ins
+  BreakerConfig default_breaker;
+  std::map<std::string, BreakerConfig, std::less<>> breakers;  // per component name
+
+  std::string http_address;                            // "127.0.0.1:9464"; empty = off
+  AlertConfig alerts;
+
+  [[nodiscard]] const BreakerConfig& breaker_for(std::string_view component) const;
+};
+
+// Parses TOML text; `source` names it in error messages. Throws ConfigError.
+[[nodiscard]] ReaderConfig parse_config(std::string_view toml_text, std::string_view source);
+// Reads and parses a file. Throws ConfigError (also for a missing or unreadable file).
+[[nodiscard]] ReaderConfig load_config(const std::string& path);
+
+// "15m" -> 900000 ms, "500ms", "30s", "1h", "2.5s". Throws std::invalid_argument.
+[[nodiscard]] std::chrono::milliseconds parse_duration(std::string_view text);
+
+}  // namespace telering::reader

@@ -1,0 +1,195 @@
+// telering/reader/engine.hpp — the reader's brain: validated records in, decisions out.
+//
+// The Engine turns drained records into the seed's aggregates (a PerformanceMonitor per bot
+// and one for the whole host, the error log), evaluates health, runs the recovery engine and
+// the circuit breakers, applies bot commands, and publishes every decision on the decision
+// board and the latest report on the report page of the segment.
+//
+// Determinism: every method takes the monotonic time `now_ns` from its caller and reads no
+// clock, so tests drive time (breaker timeouts, windows) without sleeping, and a replay of
+// recorded input makes the same decisions.
+//
+// Thread safety: one thread (the drain loop) calls everything, except the const snapshot
+// accessors used by exporters, which the caller serialises with the loop.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "telering/decision_board.hpp"
+#include "telering/drain.hpp"
+#include "telering/name_table.hpp"
+#include "telering/reader/breaker.hpp"
+#include "telering/reader/config.hpp"
+#include "telering/reader/error_log.hpp"
+#include "telering/reader/health.hpp"
+#include "telering/reader/performance_monitor.hpp"
+#include "telering/reader/recovery.hpp"
+#include "telering/report_page.hpp"
+#include "telering/segment.hpp"
+
+namespace telering::reader {
+
+// Board `rule` codes for recovery decisions (breaker transitions use BreakerRule values,
+// which stay below kRuleRecoveryBase).
+inline constexpr std::uint8_t kRuleRecoveryBase = 32;
+[[nodiscard]] constexpr std::uint8_t recovery_rule(RecoveryAction a) noexcept {
+  return static_cast<std::uint8_t>(kRuleRecoveryBase + static_cast<std::uint8_t>(a));
+}
+inline constexpr std::uint8_t kRuleCommand = 64;  // a bot's command
+
+// An alert for people (ALERT strategy, CRITICAL health), delivered by the alert sender.
+struct Alert {
+  std::string key;   // dedup key: "recovery/<error_type>", "health/<bot>"
+  std::string text;  // one line
+  Severity severity = Severity::High;
+  std::int64_t wall_ns = 0;
+};
+
+// A decision as logged and exposed (what changed, why, with the board sequence).
+struct DecisionEvent {
+  std::uint64_t board_seq = 0;
+  std::uint64_t now_ns = 0;
+  std::string subject;  // component or error type
+  std::string what;     // "breaker CLOSED -> OPEN", "BACKOFF 30.0 s", ...
+  std::string rule;     // "failure_rate", "recovery:backoff", "command:open_breaker", ...
+};
+
+struct EngineStats {
+  std::uint64_t records = 0;
+  std::uint64_t records_by_kind[kMaxRecordKind + 1] = {};
+  std::uint64_t malformed = 0;
+  std::uint64_t malformed_by_fault[static_cast<std::size_t>(RecordFault::Count_)] = {};
+  std::uint64_t unknown_names = 0;      // ids that name no ready entry of the right kind
+  std::uint64_t commands_applied = 0;
+  std::uint64_t commands_rejected = 0;
+  std::uint64_t decisions = 0;          // board updates
+  std::uint64_t breaker_transitions = 0;
+  std::uint64_t alerts = 0;
+  std::uint64_t reports_published = 0;
+};
+
+struct BreakerView {
+  NameId id = kNoName;
+  std::string component;
+  BreakerMetrics metrics;
+  std::optional<BreakerTransition> last_transition;
+};
+
+struct BotView {
+  NameId id = kNoName;
+  std::string name;
+  std::uint64_t last_seen_ns = 0;
+  const PerformanceMonitor* monitor = nullptr;
+};
+
+class Engine {
+ public:
+  // wall_offset_ns: Unix epoch ns minus monotonic ns, for times shown to people.
+  Engine(ReaderConfig config, const Segment& segment, std::uint64_t now_ns, std::int64_t wall_offset_ns);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  void on_record(const Record& record, const RecordSource& source, std::uint64_t now_ns);
+  void on_malformed(RecordFault fault, const Record& record, const RecordSource& source);
+
+  // Time-driven work: breaker timeouts, health evaluation and the report page (every
+  // publish_interval, and at once when a status changes or a bot asked for a report).
+  void tick(std::uint64_t now_ns);
+
+  // SIGHUP: new thresholds, windows, strategies and breaker settings. Breakers keep their
+  // state; strategies registered by bot commands are kept.
+  void reload(ReaderConfig config);
+
+  [[nodiscard]] HealthReport health_report(std::uint64_t now_ns) const;  // overall: worst of host and bots
+  [[nodiscard]] std::optional<HealthReport> bot_health_report(NameId bot, std::uint64_t now_ns) const;
+  [[nodiscard]] ErrorStatistics error_statistics(std::uint64_t now_ns) const;
+  [[nodiscard]] std::string health_summary(std::uint64_t now_ns) const;  // the seed's text
+  [[nodiscard]] std::string report_json(std::uint64_t now_ns) const;     // what the report page holds
+
+  [[nodiscard]] std::vector<Alert> take_alerts();
+  [[nodiscard]] std::vector<DecisionEvent> take_decisions();
+
+  [[nodiscard]] const EngineStats& stats() const noexcept { return stats_; }
+  [[nodiscard]] const ReaderConfig& config() const noexcept { return config_; }
+  [[nodiscard]] std::vector<BreakerView> breakers() const;
+  [[nodiscard]] std::vector<BotView> bots() const;
+  [[nodiscard]] const PerformanceMonitor& host_monitor() const noexcept { return host_; }
+  [[nodiscard]] const ErrorLog& error_log() const noexcept { return errors_; }
+  [[nodiscard]] const RecoveryEngine& recovery() const noexcept { return *recovery_; }
+  [[nodiscard]] const std::map<std::string, double, std::less<>>& counters() const noexcept { return counters_; }
+  [[nodiscard]] const std::map<std::string, double, std::less<>>& gauges() const noexcept { return gauges_; }
+  [[nodiscard]] const std::map<std::string, std::uint64_t, std::less<>>& warnings_by_type() const noexcept {
+    return warnings_by_type_;
+  }
+  // The name of an id as the table has it ("" when it names nothing readable).
+  [[nodiscard]] const std::string& name_of(NameId id) const;
+
+ private:
+  struct Bot {
+    std::string name;
+    PerformanceMonitor monitor;
+    std::uint64_t last_seen_ns = 0;
+    HealthStatus status = HealthStatus::Unknown;
+  };
+  struct Breaker {
+    std::string component;
+    CircuitBreaker breaker;
+  };
+  struct CachedName {
+    bool resolved = false;
+    NameKind kind{};
+    std::string text;
+  };
+
+  const CachedName* resolve(NameId id) const;
+  const std::string* name_as(NameId id, NameKind kind);
+  Bot& bot(NameId id);
+  Breaker* breaker(NameId component, std::uint64_t now_ns);
+  std::uint64_t event_time(const Record& r, std::uint64_t now_ns) const noexcept;
+
+  void on_error(const Record& r, std::uint64_t now_ns);
+  void on_call_outcome(const Record& r, std::uint64_t now_ns);
+  void on_command(const Record& r, std::uint64_t now_ns);
+  bool apply_command(const Record& r, std::uint64_t now_ns);
+  void publish_transition(NameId id, const Breaker& b, const BreakerTransition& t, std::string_view why);
+  void publish_recovery(NameId type_id, NameId component_id, const RecoveryDecision& d, std::uint64_t now_ns);
+  void publish_report(std::uint64_t now_ns);
+  void record_decision(std::uint64_t seq, std::uint64_t now_ns, std::string subject, std::string what, std::string rule);
+  void raise_alert(std::string key, std::string text, Severity severity, std::uint64_t now_ns);
+
+  ReaderConfig config_;
+  const Segment* segment_;
+  NameTable names_;
+  BoardWriter board_;
+  ReportPage report_page_;
+  std::int64_t wall_offset_ns_;
+
+  mutable std::vector<CachedName> name_cache_;
+  PerformanceMonitor host_;
+  std::map<NameId, Bot> bots_;
+  ErrorLog errors_;
+  std::unique_ptr<RecoveryEngine> recovery_;
+  std::vector<RecoveryStrategy> command_strategies_;  // registered by bots; survive reload
+  std::map<NameId, Breaker> breakers_;
+  std::map<std::string, double, std::less<>> counters_;
+  std::map<std::string, double, std::less<>> gauges_;
+  std::map<std::string, std::uint64_t, std::less<>> warnings_by_type_;
+
+  std::vector<Alert> alerts_;
+  std::deque<DecisionEvent> decisions_;  // bounded: the loop takes them every turn
+  EngineStats stats_;
+  HealthStatus published_status_ = HealthStatus::Unknown;
+  std::uint64_t next_publish_ns_ = 0;
+  bool report_requested_ = true;
+  bool shutdown_published_ = false;
+};
+
+}  // namespace telering::reader

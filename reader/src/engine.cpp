@@ -1,0 +1,450 @@
+#include "telering/reader/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <sstream>
+
+#include "telering/reader/health_report_format.hpp"
+
+namespace telering::reader {
+
+namespace {
+
+constexpr std::size_t kMaxPendingDecisions = 4096;
+constexpr std::size_t kMaxPendingAlerts = 1024;
+// A record stamped further than this from the reader's clock has a bogus timestamp (or a
+// clock from another boot): it is aggregated at the reader's time instead.
+constexpr std::uint64_t kMaxRecordAgeNs = 600'000'000'000ULL;
+
+std::string format_seconds(double s) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", s);
+  return buf;
+}
+
+// Parses a RegisterStrategy command's arguments: "<ACTION> [max_retries] [backoff_seconds]".
+std::optional<RecoveryStrategy> parse_strategy_args(std::string_view args, std::string error_type, Severity severity) {
+  std::istringstream in{std::string(args)};
+  std::string action;
+  std::uint32_t max_retries = 3;
+  double backoff_seconds = 0;
+  if (!(in >> action)) return std::nullopt;
+  if (!(in >> max_retries)) max_retries = 3;
+  if (!(in >> backoff_seconds)) backoff_seconds = 0;
+  if (!std::isfinite(backoff_seconds) || backoff_seconds < 0 || max_retries > 1000) return std::nullopt;
+  RecoveryStrategy s;
+  static const std::pair<std::string_view, RecoveryAction> kActions[] = {
+      {"NONE", RecoveryAction::None},   {"RETRY", RecoveryAction::Retry}, {"BACKOFF", RecoveryAction::Backoff},
+      {"RESET", RecoveryAction::Reset}, {"ALERT", RecoveryAction::Alert}, {"SHUTDOWN", RecoveryAction::Shutdown}};
+  const auto it = std::find_if(std::begin(kActions), std::end(kActions), [&](const auto& p) { return p.first == action; });
+  if (it == std::end(kActions)) return std::nullopt;
+  s.error_type = std::move(error_type);
+  s.severity = severity;
+  s.action = it->second;
+  s.max_retries = max_retries;
+  s.backoff_seconds = backoff_seconds;
+  s.backoff = BackoffPolicy::seed_compatible(max_retries, 2.0);
+  return s;
+}
+
+}  // namespace
+
+Engine::Engine(ReaderConfig config, const Segment& segment, std::uint64_t now_ns, std::int64_t wall_offset_ns)
+    : config_(std::move(config)),
+      segment_(&segment),
+      names_(segment.names(), segment.geometry().name_capacity),
+      board_(&segment.board(), segment.board_entries(), segment.geometry().name_capacity),
+      report_page_(&segment.report(), segment.report_payload(), segment.geometry().report_bytes),
+      wall_offset_ns_(wall_offset_ns),
+      name_cache_(segment.geometry().name_capacity),
+      host_(config_.windows),
+      errors_(now_ns, config_.error_log),
+      recovery_(std::make_unique<RecoveryEngine>(config_.recovery)) {
+  for (const RecoveryStrategy& s : config_.strategies) recovery_->register_recovery_strategy(s);
+  // A restarted reader starts from a clean board: no decision of a previous reader stays
+  // in force without a reader to end it.
+  board_.request_shutdown(false);
+  board_.set_overall_health(HealthStatus::Unknown);
+}
+
+Engine::~Engine() = default;
+
+const Engine::CachedName* Engine::resolve(NameId id) const {
+  if (id == kNoName || id >= name_cache_.size()) return nullptr;
+  CachedName& c = name_cache_[id];
+  if (!c.resolved) {
+    NameTable::Name n;
+    if (!names_.read(id, n)) return nullptr;  // not ready (yet) or corrupt: try again next time
+    c.kind = n.kind;
+    c.text = std::move(n.text);
+    c.resolved = true;  // entries never change once ready
+  }
+  return &c;
+}
+
+const std::string& Engine::name_of(NameId id) const {
+  static const std::string kEmpty;
+  const CachedName* c = resolve(id);
+  return c ? c->text : kEmpty;
+}
+
+const std::string* Engine::name_as(NameId id, NameKind kind) {
+  const CachedName* c = resolve(id);
+  if (!c || c->kind != kind) {
+    ++stats_.unknown_names;
+    return nullptr;
+  }
+  return &c->text;
+}
+
+Engine::Bot& Engine::bot(NameId id) {
+  auto it = bots_.find(id);
+  if (it == bots_.end()) {
+    const CachedName* c = resolve(id);
+    std::string name = c && c->kind == NameKind::Bot ? c->text : "bot#" + std::to_string(id);
+    it = bots_.emplace(id, Bot{std::move(name), PerformanceMonitor(config_.windows), 0, HealthStatus::Unknown}).first;
+  }
+  return it->second;
+}
+
+Engine::Breaker* Engine::breaker(NameId component, std::uint64_t now_ns) {
+  (void)now_ns;
+  auto it = breakers_.find(component);
+  if (it != breakers_.end()) return &it->second;
+  const std::string* name = name_as(component, NameKind::Component);
+  if (!name) return nullptr;
+  it = breakers_.emplace(component, Breaker{*name, CircuitBreaker(config_.breaker_for(*name))}).first;
+  return &it->second;
+}
+
+std::uint64_t Engine::event_time(const Record& r, std::uint64_t now_ns) const noexcept {
+  const std::uint64_t t = segment_->calibration().to_ns(r.timestamp);
+  if (t > now_ns || now_ns - t > kMaxRecordAgeNs) return now_ns;
+  return t;
+}
+
+void Engine::on_record(const Record& r, const RecordSource&, std::uint64_t now_ns) {
+  ++stats_.records;
+  ++stats_.records_by_kind[static_cast<std::uint8_t>(r.kind)];
+  const std::uint64_t at = event_time(r, now_ns);
+  Bot& b = bot(r.bot_id);
+  b.last_seen_ns = std::max(b.last_seen_ns, at);
+  switch (r.kind) {
+    case RecordKind::ScanTime:
+      host_.record_scan_time(r.value, at);
+      b.monitor.record_scan_time(r.value, at);
+      break;
+    case RecordKind::ApiCall:
+      host_.record_api_call(r.value, at, r.name_id);
+      b.monitor.record_api_call(r.value, at, r.name_id);
+      break;
+    case RecordKind::MemorySample:
+      host_.record_memory(r.value, at);
+      b.monitor.record_memory(r.value, at);
+      break;
+    case RecordKind::Error:
+      on_error(r, now_ns);
+      break;
+    case RecordKind::Warning:
+      host_.record_warning(at);
+      b.monitor.record_warning(at);
+      if (const std::string* type = name_as(r.name_id, NameKind::WarningType)) {
+        auto it = warnings_by_type_.find(*type);
+        if (it != warnings_by_type_.end()) ++it->second;
+        else if (warnings_by_type_.size() < config_.error_log.max_types) warnings_by_type_.emplace(*type, 1);
+      }
+      break;
+    case RecordKind::CallOutcome:
+      on_call_outcome(r, now_ns);
+      break;
+    case RecordKind::Counter:
+      if (const std::string* m = name_as(r.name_id, NameKind::Metric)) counters_[*m] += r.value;
+      break;
+    case RecordKind::Gauge:
+      if (const std::string* m = name_as(r.name_id, NameKind::Metric)) gauges_[*m] = r.value;
+      break;
+    case RecordKind::Heartbeat:
+      break;
+    case RecordKind::Command:
+      on_command(r, now_ns);
+      break;
+  }
+}
+
+void Engine::on_malformed(RecordFault fault, const Record& r, const RecordSource& source) {
+  ++stats_.malformed;
+  std::uint64_t& count = stats_.malformed_by_fault[static_cast<std::size_t>(fault)];
+  if (count++ == 0) {
+    // Logged once per kind of fault: a hostile or broken writer must not flood the log.
+    spdlog::warn("malformed record ({}) in lane {} (owner pid {}): kind={} severity={} name={} bot={}; further ones are counted, not logged",
+                 to_string(fault), source.lane == kSharedLane ? std::string("shared") : std::to_string(source.lane),
+                 source.owner_pid, static_cast<unsigned>(r.kind), static_cast<unsigned>(r.severity), r.name_id, r.bot_id);
+  }
+}
+
+void Engine::on_error(const Record& r, std::uint64_t now_ns) {
+  const std::uint64_t at = event_time(r, now_ns);
+  host_.record_error(at);
+  bot(r.bot_id).monitor.record_error(at);
+  const std::string* type = name_as(r.name_id, NameKind::ErrorType);
+  if (!type) return;
+  ErrorEvent e;
+  e.error_type = *type;
+  if (r.aux_id != kNoName) {
+    if (const std::string* c = name_as(r.aux_id, NameKind::Component)) e.component = *c;
+  }
+  e.severity = r.severity;
+  e.message_or_context = std::string(r.context_view());
+  if (r.flags & kFlagContextTruncated) e.message_or_context += "…";
+  e.now_ns = at;
+  e.wall_ns = static_cast<std::int64_t>(at) + wall_offset_ns_;
+  e.bot_id = r.bot_id;
+  errors_.record(std::move(e));
+  const RecoveryDecision d = recovery_->attempt_recovery(*type, r.severity, now_ns);
+  if (d.action != RecoveryAction::None) publish_recovery(r.name_id, r.aux_id, d, now_ns);
+}
+
+void Engine::on_call_outcome(const Record& r, std::uint64_t now_ns) {
+  Breaker* b = breaker(r.name_id, now_ns);
+  if (!b) return;
+  const bool success = (r.flags & kFlagFailure) == 0;
+  if (auto t = b->breaker.on_outcome(success, r.value, now_ns)) publish_transition(r.name_id, *b, *t, to_string(t->rule));
+}
+
+void Engine::on_command(const Record& r, std::uint64_t now_ns) {
+  const auto id = static_cast<std::uint64_t>(r.value);
+  const bool applied = apply_command(r, now_ns);
+  board_.acknowledge_command(id, applied ? CommandStatus::Applied : CommandStatus::Rejected);
+  ++(applied ? stats_.commands_applied : stats_.commands_rejected);
+  if (!applied)
+    spdlog::warn("rejected command {} ({}) for id {} from bot {}", id, to_string(static_cast<CommandCode>(r.aux_id)),
+                 r.name_id, name_of(r.bot_id));
+}
+
+bool Engine::apply_command(const Record& r, std::uint64_t now_ns) {
+  const auto code = static_cast<CommandCode>(r.aux_id);
+  switch (code) {
+    case CommandCode::OpenBreaker:
+    case CommandCode::CloseBreaker:
+    case CommandCode::ForceOpenBreaker:
+    case CommandCode::DisableBreaker:
+    case CommandCode::ResetBreaker: {
+      Breaker* b = breaker(r.name_id, now_ns);
+      if (!b) return false;
+      std::optional<BreakerTransition> t;
+      if (code == CommandCode::OpenBreaker) t = b->breaker.open(now_ns);
+      else if (code == CommandCode::CloseBreaker) t = b->breaker.close(now_ns);
+      else if (code == CommandCode::ForceOpenBreaker) t = b->breaker.force_open(now_ns);
+      else if (code == CommandCode::DisableBreaker) t = b->breaker.disable(now_ns);
+      else t = b->breaker.reset(now_ns);
+      if (t) publish_transition(r.name_id, *b, *t, "command:" + std::string(to_string(code)));
+      return true;
+    }
+    case CommandCode::RegisterStrategy: {
+      const std::string* type = name_as(r.name_id, NameKind::ErrorType);
+      if (!type) return false;
+      auto strategy = parse_strategy_args(r.context_view(), *type, r.severity == Severity::None ? Severity::Medium : r.severity);
+      if (!strategy || !recovery_->register_recovery_strategy(*strategy)) return false;
+      std::erase_if(command_strategies_, [&](const RecoveryStrategy& s) { return s.error_type == *type; });
+      command_strategies_.push_back(*strategy);
+      spdlog::info("bot {} registered recovery strategy for {}: {} (max_retries {}, backoff {})", name_of(r.bot_id), *type,
+                   to_string(strategy->action), strategy->max_retries, format_seconds(strategy->backoff_seconds));
+      return true;
+    }
+    case CommandCode::RequestReport:
+      report_requested_ = true;
+      return true;
+    case CommandCode::ClearShutdown:
+      recovery_->clear_shutdown();
+      board_.request_shutdown(false);
+      shutdown_published_ = false;
+      return true;
+  }
+  return false;
+}
+
+void Engine::publish_transition(NameId id, const Breaker& b, const BreakerTransition& t, std::string_view why) {
+  const std::uint64_t open_until_ns = b.breaker.open_until_ns();
+  const std::uint64_t open_until_ticks = open_until_ns ? segment_->calibration().to_ticks(open_until_ns) : 0;
+  const std::uint64_t seq = board_.set_breaker(id, t.to, open_until_ticks, static_cast<std::uint8_t>(t.rule));
+  ++stats_.breaker_transitions;
+  char what[160];
+  std::snprintf(what, sizeof what, "breaker %s -> %s (failure rate %.1f%%, slow %.1f%%)", std::string(to_string(t.from)).c_str(),
+                std::string(to_string(t.to)).c_str(), t.failure_rate, t.slow_rate);
+  record_decision(seq, t.now_ns, b.component, what, std::string(why));
+}
+
+void Engine::publish_recovery(NameId type_id, NameId component_id, const RecoveryDecision& d, std::uint64_t now_ns) {
+  const std::uint8_t action = static_cast<std::uint8_t>(d.action);
+  const std::uint8_t rule = recovery_rule(d.action);
+  const std::string rule_name = "recovery:" + std::string(to_string(d.action));
+  std::uint64_t seq = 0;
+  switch (d.action) {
+    case RecoveryAction::Retry:
+    case RecoveryAction::Backoff: {
+      const std::uint64_t ticks = d.backoff_until_ns ? segment_->calibration().to_ticks(d.backoff_until_ns) : 0;
+      seq = board_.update(type_id, [&](BoardEntry& e) {
+        e.backoff_until_ns.store(d.backoff_until_ns, std::memory_order_release);
+        e.retry_permits.store(d.action == RecoveryAction::Retry ? d.retries_left : 0, std::memory_order_release);
+        e.last_action.store(action, std::memory_order_release);
+        e.rule.store(rule, std::memory_order_release);
+        // Pairs with BoardReader::backoff_until_ticks.
+        e.backoff_until_ticks.store(ticks, std::memory_order_release);
+      });
+      const double wait_s = d.backoff_until_ns > now_ns ? static_cast<double>(d.backoff_until_ns - now_ns) / 1e9 : 0.0;
+      record_decision(seq, now_ns, d.error_type,
+                      std::string(d.action == RecoveryAction::Retry ? "RETRY #" + std::to_string(d.attempt) + " after "
+                                                                    : "BACKOFF ") + format_seconds(wait_s),
+                      rule_name);
+      break;
+    }
+    case RecoveryAction::Reset:
+      seq = board_.bump_reset_epoch(type_id, action, rule);
+      if (component_id != kNoName) board_.bump_reset_epoch(component_id, action, rule);
+      record_decision(seq, now_ns, d.error_type, "RESET (epoch " + std::to_string(d.reset_epoch) + ")", rule_name);
+      break;
+    case RecoveryAction::Alert:
+      seq = board_.set_retry_permits(type_id, 0, action, rule);
+      record_decision(seq, now_ns, d.error_type, "ALERT", rule_name);
+      raise_alert(d.alert_key.empty() ? "recovery/" + d.error_type : d.alert_key,
+                  "ALERT " + d.error_type + " (" + std::string(to_string(d.severity)) + "): " + d.reason, d.severity, now_ns);
+      break;
+    case RecoveryAction::Shutdown:
+      seq = board_.set_retry_permits(type_id, 0, action, rule);
+      board_.request_shutdown(true);
+      shutdown_published_ = true;
+      record_decision(seq, now_ns, d.error_type, "SHUTDOWN requested", rule_name);
+      raise_alert("shutdown/" + d.error_type, "SHUTDOWN requested after " + d.error_type + ": " + d.reason, Severity::Critical, now_ns);
+      break;
+    case RecoveryAction::None:
+      break;
+  }
+}
+
+void Engine::record_decision(std::uint64_t seq, std::uint64_t now_ns, std::string subject, std::string what, std::string rule) {
+  ++stats_.decisions;
+  spdlog::info("decision #{}: {}: {} [{}]", seq, subject, what, rule);
+  if (decisions_.size() == kMaxPendingDecisions) decisions_.pop_front();
+  decisions_.push_back(DecisionEvent{seq, now_ns, std::move(subject), std::move(what), std::move(rule)});
+}
+
+void Engine::raise_alert(std::string key, std::string text, Severity severity, std::uint64_t now_ns) {
+  ++stats_.alerts;
+  spdlog::warn("alert {}: {}", key, text);
+  if (alerts_.size() == kMaxPendingAlerts) alerts_.erase(alerts_.begin());
+  alerts_.push_back(Alert{std::move(key), std::move(text), severity, static_cast<std::int64_t>(now_ns) + wall_offset_ns_});
+}
+
+void Engine::tick(std::uint64_t now_ns) {
+  for (auto& [id, b] : breakers_) {
+    if (auto t = b.breaker.tick(now_ns)) publish_transition(id, b, *t, to_string(t->rule));
+  }
+  if (now_ns >= next_publish_ns_ || report_requested_) publish_report(now_ns);
+}
+
+HealthReport Engine::health_report(std::uint64_t now_ns) const {
+  HealthReport report = run_full_health_check(host_, config_.thresholds, now_ns, static_cast<std::int64_t>(now_ns) + wall_offset_ns_);
+  for (const auto& [id, b] : bots_) report.overall_status = worst(report.overall_status, b.status);
+  return report;
+}
+
+std::optional<HealthReport> Engine::bot_health_report(NameId id, std::uint64_t now_ns) const {
+  const auto it = bots_.find(id);
+  if (it == bots_.end()) return std::nullopt;
+  return run_full_health_check(it->second.monitor, config_.thresholds, now_ns, static_cast<std::int64_t>(now_ns) + wall_offset_ns_);
+}
+
+ErrorStatistics Engine::error_statistics(std::uint64_t now_ns) const { return errors_.statistics(now_ns); }
+
+std::string Engine::health_summary(std::uint64_t now_ns) const { return format_health_summary(health_report(now_ns)); }
+
+std::string Engine::report_json(std::uint64_t now_ns) const {
+  nlohmann::json doc = health_report_to_json(health_report(now_ns));
+  doc["error_statistics"] = error_statistics_to_json(error_statistics(now_ns));
+  nlohmann::json bots = nlohmann::json::object();
+  for (const auto& [id, b] : bots_) {
+    nlohmann::json j = health_report_to_json(run_full_health_check(b.monitor, config_.thresholds, now_ns,
+                                                                    static_cast<std::int64_t>(now_ns) + wall_offset_ns_));
+    j["last_seen_s_ago"] = b.last_seen_ns && now_ns >= b.last_seen_ns ? static_cast<double>(now_ns - b.last_seen_ns) / 1e9 : 0.0;
+    bots[b.name] = std::move(j);
+  }
+  doc["bots"] = std::move(bots);
+  nlohmann::json breakers = nlohmann::json::object();
+  for (const auto& [id, b] : breakers_) {
+    const BreakerMetrics m = b.breaker.metrics();
+    nlohmann::json j{{"state", to_string(m.state)},
+                     {"failure_rate", m.failure_rate},
+                     {"slow_call_rate", m.slow_call_rate},
+                     {"calls_in_window", m.calls_in_window},
+                     {"consecutive_failures", m.consecutive_failures},
+                     {"trips", m.trips}};
+    if (m.open_until_ns > now_ns) j["open_for_s"] = static_cast<double>(m.open_until_ns - now_ns) / 1e9;
+    if (const auto& t = b.breaker.last_transition()) j["last_rule"] = to_string(t->rule);
+    breakers[b.component] = std::move(j);
+  }
+  doc["breakers"] = std::move(breakers);
+  doc["shutdown_requested"] = recovery_->shutdown_requested();
+  return to_json_text(doc);
+}
+
+void Engine::publish_report(std::uint64_t now_ns) {
+  for (auto& [id, b] : bots_) {
+    const HealthStatus s =
+        run_full_health_check(b.monitor, config_.thresholds, now_ns, static_cast<std::int64_t>(now_ns) + wall_offset_ns_).overall_status;
+    if (s != b.status) {
+      board_.set_health(id, s);
+      if (s == HealthStatus::Critical && config_.alerts.on_critical_health)
+        raise_alert("health/" + b.name, "bot " + b.name + " health CRITICAL", Severity::Critical, now_ns);
+      b.status = s;
+    }
+  }
+  const HealthReport report = health_report(now_ns);
+  if (report.overall_status != published_status_) {
+    spdlog::info("overall health {} -> {}", to_string(published_status_), to_string(report.overall_status));
+    published_status_ = report.overall_status;
+  }
+  board_.set_overall_health(report.overall_status);
+  const std::string json = report_json(now_ns);
+  if (!report_page_.publish(json, report.overall_status, now_ns))
+    spdlog::warn("report of {} bytes does not fit the report page ({} bytes): not published", json.size(), report_page_.capacity());
+  segment_->board().report_seq.fetch_add(1, std::memory_order_release);
+  ++stats_.reports_published;
+  report_requested_ = false;
+  next_publish_ns_ = now_ns + static_cast<std::uint64_t>(std::chrono::nanoseconds(config_.publish_interval).count());
+}
+
+void Engine::reload(ReaderConfig config) {
+  config_ = std::move(config);
+  auto recovery = std::make_unique<RecoveryEngine>(config_.recovery);
+  for (const RecoveryStrategy& s : config_.strategies) recovery->register_recovery_strategy(s);
+  for (const RecoveryStrategy& s : command_strategies_) recovery->register_recovery_strategy(s);
+  recovery_ = std::move(recovery);
+  report_requested_ = true;
+}
+
+std::vector<Alert> Engine::take_alerts() { return std::exchange(alerts_, {}); }
+
+std::vector<DecisionEvent> Engine::take_decisions() {
+  std::vector<DecisionEvent> out(std::make_move_iterator(decisions_.begin()), std::make_move_iterator(decisions_.end()));
+  decisions_.clear();
+  return out;
+}
+
+std::vector<BreakerView> Engine::breakers() const {
+  std::vector<BreakerView> out;
+  out.reserve(breakers_.size());
+  for (const auto& [id, b] : breakers_) out.push_back(BreakerView{id, b.component, b.breaker.metrics(), b.breaker.last_transition()});
+  return out;
+}
+
+std::vector<BotView> Engine::bots() const {
+  std::vector<BotView> out;
+  out.reserve(bots_.size());
+  for (const auto& [id, b] : bots_) out.push_back(BotView{id, b.name, b.last_seen_ns, &b.monitor});
+  return out;
+}
+
+}  // namespace telering::reader
