@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds the benchmarks in Release (build-bench/) and runs them, printing their tables.
+#   bench/run_benchmarks.sh                 all three programs (~1 min on a quiet 2-core VM)
+#   BENCH_ONLY=record bench/run_benchmarks.sh   one of: record, throughput, overload
+#   BENCH_WAIT_IDLE=600 bench/run_benchmarks.sh  first wait (up to 600 s) for other load to stop
+# Extra CMake arguments: TELERING_BENCH_CMAKE_ARGS="..." (reader and tests are off by default
+# so that the benchmarks build even while those parts are being edited).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=build-bench
+
+# shellcheck disable=SC2086
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTELERING_BUILD_BENCH=ON \
+  -DTELERING_BUILD_TESTS=OFF -DTELERING_BUILD_READER=OFF ${TELERING_BENCH_CMAKE_ARGS:-} >/dev/null
+cmake --build "$build" -j"$(nproc)" --target bench_record bench_throughput bench_overload
+
+echo "== machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+# Other load on the machine distorts every figure below (2 cores: producer + consumer use both).
+busy_percent() {
+  read -r _ u1 n1 s1 i1 w1 q1 sq1 st1 _ < /proc/stat
+  sleep 1
+  read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ < /proc/stat
+  local busy=$(( (u2 + n2 + s2 + q2 + sq2 + st2) - (u1 + n1 + s1 + q1 + sq1 + st1) ))
+  local total=$(( busy + (i2 + w2) - (i1 + w1) ))
+  echo $(( total > 0 ? 100 * busy / total : 0 ))
+}
+b=$(busy_percent)
+# BENCH_WAIT_IDLE=SECONDS: on a shared machine, wait up to that long for it to go idle (<= 5%).
+deadline=$(( $(date +%s) + ${BENCH_WAIT_IDLE:-0} ))
+while [ "$b" -gt 5 ] && [ "$(date +%s)" -lt "$deadline" ]; do b=$(busy_percent); done
+echo "== CPU busy before the run (other processes): ${b}%$( [ "$b" -gt 5 ] && echo '  WARNING: machine not idle, figures will be noisy')"
+
+only=${BENCH_ONLY:-all}
+if [ "$only" = all ] || [ "$only" = record ]; then
+  # Repetitions of all cases interleaved in random order, so passing load hits every case alike.
+  echo; echo "== bench_record"; "$build/bench/bench_record" --benchmark_color=false --benchmark_enable_random_interleaving=true
+fi
+if [ "$only" = all ] || [ "$only" = throughput ]; then
+  echo; echo "== bench_throughput"; "$build/bench/bench_throughput"
+fi
+if [ "$only" = all ] || [ "$only" = overload ]; then
+  echo; echo "== bench_overload"; "$build/bench/bench_overload" --benchmark_color=false
+fi

@@ -1,0 +1,136 @@
+#include "telering/reader/reader_loop.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "telering/process_info.hpp"
+#include "telering/reader/health_report_format.hpp"
+
+namespace telering::reader {
+
+namespace {
+
+constexpr std::uint64_t kHeartbeatPeriodNs = 10'000'000;  // 10 ms; writers call > 2 s stale
+constexpr std::uint64_t kTickPeriodNs = 1'000'000;        // breaker timeouts to the millisecond
+
+std::uint64_t ns(std::chrono::milliseconds d) { return static_cast<std::uint64_t>(std::chrono::nanoseconds(d).count()); }
+
+DrainOptions drain_options(const ReaderConfig& c) {
+  DrainOptions o;
+  o.shared_stuck_timeout_ns = ns(c.shared_lane_stuck_timeout);
+  return o;
+}
+
+struct EngineHandler {
+  Engine& engine;
+  std::uint64_t now_ns;
+  void on_record(const Record& r, const RecordSource& s) { engine.on_record(r, s, now_ns); }
+  void on_malformed(RecordFault f, const Record& r, const RecordSource& s) { engine.on_malformed(f, r, s); }
+};
+
+}  // namespace
+
+ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOptions options)
+    : segment_(&segment),
+      options_(std::move(options)),
+      drainer_(segment, drain_options(config)),
+      idle_(config.idle) {
+  SegmentHeader& h = segment.header();
+  const std::uint32_t me = current_pid();
+  const std::uint32_t other = h.reader_pid.load(std::memory_order_acquire);
+  if (other != 0 && other != me && process_alive(other, h.reader_start_time.load(std::memory_order_acquire))) {
+    const std::uint64_t beat = h.reader_heartbeat_ns.load(std::memory_order_acquire);
+    const std::uint64_t now = monotonic_ns();
+    if (beat != 0 && now - beat < 5'000'000'000ULL)
+      throw SegmentError("segment '" + segment.name() + "' already has a live telering-reader (pid " + std::to_string(other) +
+                         "); stop it first, or use another --segment");
+  }
+  h.reader_start_time.store(current_process_start_time(), std::memory_order_relaxed);
+  h.reader_generation.fetch_add(1, std::memory_order_relaxed);
+  // Publishes our identity (pairs with the acquire loads above in a later reader).
+  h.reader_pid.store(me, std::memory_order_release);
+  if (!options_.print) options_.print = [](const std::string& text) {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  };
+  const std::uint64_t now = monotonic_ns();
+  engine_ = std::make_unique<Engine>(std::move(config), segment, now, wall_ns() - static_cast<std::int64_t>(now));
+  next_summary_ns_ = now + ns(engine_->config().report_interval);
+  heartbeat(now);
+}
+
+ReaderLoop::~ReaderLoop() {
+  SegmentHeader& h = segment_->header();
+  std::uint32_t me = current_pid();
+  // Releases the reader slot; writers see the stale heartbeat and report UNKNOWN.
+  h.reader_pid.compare_exchange_strong(me, 0, std::memory_order_release, std::memory_order_relaxed);
+}
+
+void ReaderLoop::heartbeat(std::uint64_t now_ns) noexcept {
+  // Pairs with the acquire load in Writer::reader_alive.
+  segment_->header().reader_heartbeat_ns.store(now_ns, std::memory_order_release);
+  next_heartbeat_ns_ = now_ns + kHeartbeatPeriodNs;
+}
+
+std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
+  EngineHandler handler{*engine_, now_ns};
+  const DrainStats s = drainer_.poll(handler, engine_->config().max_records_per_poll, now_ns);
+  totals_ += s;
+  if (now_ns >= next_heartbeat_ns_) heartbeat(now_ns);
+  if (now_ns >= next_tick_ns_) {
+    engine_->tick(now_ns);
+    next_tick_ns_ = now_ns + kTickPeriodNs;
+  }
+  if (now_ns >= next_reclaim_ns_) {
+    const std::uint64_t reclaimed = drainer_.reclaim_dead_lanes();
+    totals_.lanes_reclaimed += reclaimed;
+    if (reclaimed) spdlog::info("reclaimed {} lane(s) of exited writers", reclaimed);
+    next_reclaim_ns_ = now_ns + ns(engine_->config().lane_reclaim_interval);
+  }
+  if (now_ns >= next_summary_ns_) {
+    print_report(now_ns);
+    next_summary_ns_ = now_ns + ns(engine_->config().report_interval);
+  }
+  return s.delivered + s.malformed;
+}
+
+void ReaderLoop::drain_all(std::uint64_t now_ns) {
+  EngineHandler handler{*engine_, now_ns};
+  for (;;) {
+    const DrainStats s = drainer_.poll(handler, engine_->config().max_records_per_poll, now_ns);
+    totals_ += s;
+    if (s.delivered + s.malformed == 0) break;
+  }
+  heartbeat(now_ns);
+  engine_->tick(now_ns);
+}
+
+void ReaderLoop::print_report(std::uint64_t now_ns) {
+  if (options_.json) options_.print(engine_->report_json(now_ns) + "\n");
+  else options_.print(engine_->health_summary(now_ns));
+}
+
+void ReaderLoop::run(const std::atomic<bool>& stop, std::atomic<bool>& reload, const std::string& config_path) {
+  while (!stop.load(std::memory_order_relaxed)) {
+    if (reload.exchange(false, std::memory_order_relaxed)) {
+      if (config_path.empty()) {
+        spdlog::info("SIGHUP: no --config file to reload");
+      } else {
+        try {
+          engine_->reload(load_config(config_path));
+          idle_ = IdleStrategy(engine_->config().idle);
+          spdlog::info("reloaded config {}", config_path);
+        } catch (const ConfigError& e) {
+          spdlog::error("config reload refused, keeping the running config: {}", e.what());
+        }
+      }
+    }
+    if (turn(monotonic_ns()) != 0) idle_.reset();
+    else idle_.idle();
+  }
+  // Stop: take what is still in the rings so nothing recorded before the stop is lost.
+  drain_all(monotonic_ns());
+}
+
+}  // namespace telering::reader

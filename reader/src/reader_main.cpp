@@ -1,0 +1,126 @@
+// telering-reader: drains a telering segment, evaluates health and publishes decisions.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cstdio>
+#include <iostream>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "telering/clock.hpp"
+#include "telering/reader/config.hpp"
+#include "telering/reader/reader_loop.hpp"
+#include "telering/segment.hpp"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+std::atomic<bool> g_reload{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "signal handlers need a lock-free flag");
+
+extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
+extern "C" void on_reload_signal(int) { g_reload.store(true, std::memory_order_relaxed); }
+
+void install_signal_handlers() {
+  struct sigaction sa {};
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+  sa.sa_handler = on_reload_signal;
+  sigaction(SIGHUP, &sa, nullptr);
+}
+
+int fail(const std::string& message, int code) {
+  std::fprintf(stderr, "telering-reader: %s\n", message.c_str());
+  return code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"telering-reader: drains a telering shared-memory segment, runs the health checks, recovery\n"
+               "strategies and circuit breakers, and publishes decisions back into the segment."};
+  app.set_version_flag("--version", std::string("telering-reader ") + TELERING_VERSION);
+  std::string segment = "telering";
+  std::string config_path;
+  std::string report_interval;
+  std::string log_level = "info";
+  bool once = false;
+  bool json = false;
+  telering::SegmentGeometry geometry;
+  std::string mode_text = "0600";
+  app.add_option("--segment", segment, "shared-memory segment name (/dev/shm/NAME)")->capture_default_str();
+  app.add_option("--config", config_path, "TOML config file (thresholds, strategies, breakers, windows, alerts)");
+  app.add_option("--report-interval", report_interval, "how often the health summary is printed, e.g. 15m, 30s (overrides the config)");
+  app.add_flag("--once", once, "drain what is in the segment, print one report and exit");
+  app.add_flag("--json", json, "print reports as JSON (one object per line) instead of the seed's text summary");
+  app.add_option("--lanes", geometry.lane_count, "lanes, if this reader creates the segment")->capture_default_str();
+  app.add_option("--lane-capacity", geometry.lane_capacity, "records per lane (power of two), if this reader creates the segment")
+      ->capture_default_str();
+  app.add_option("--mode", mode_text, "permissions of a segment this reader creates (octal)")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return fail(std::string(e.what()) + " (see --help)", 2);
+  }
+
+  // Logs go to stderr so that stdout carries only reports (text or --json).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("telering-reader"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  const auto level = spdlog::level::from_str(log_level);
+  if (level == spdlog::level::off && log_level != "off") return fail("--log-level: unknown level '" + log_level + "'", 2);
+  spdlog::set_level(level);
+
+  telering::reader::ReaderConfig config;
+  try {
+    if (!config_path.empty()) config = telering::reader::load_config(config_path);
+    if (!report_interval.empty()) config.report_interval = telering::reader::parse_duration(report_interval);
+  } catch (const telering::reader::ConfigError& e) {
+    return fail(e.what(), 2);
+  } catch (const std::invalid_argument& e) {
+    return fail(std::string("--report-interval: ") + e.what(), 2);
+  }
+  unsigned mode = 0;
+  try {
+    std::size_t used = 0;
+    mode = static_cast<unsigned>(std::stoul(mode_text, &used, 8));
+    if (used != mode_text.size() || mode > 0777) throw std::invalid_argument("");
+  } catch (const std::exception&) {
+    return fail("--mode: '" + mode_text + "' is not an octal permission like 0600", 2);
+  }
+
+  try {
+    telering::SegmentOptions so;
+    so.name = segment;
+    so.geometry = geometry;
+    so.mode = mode;
+    telering::Segment seg = telering::Segment::open(so);
+    spdlog::info("{} segment '{}' ({} lanes x {} records, {:.1f} MiB)", seg.created() ? "created" : "attached to", segment,
+                 seg.geometry().lane_count, seg.geometry().lane_capacity, static_cast<double>(seg.size()) / (1 << 20));
+    telering::reader::ReaderOptions options;
+    options.json = json;
+    telering::reader::ReaderLoop loop(seg, std::move(config), options);
+    if (once) {
+      const std::uint64_t now = telering::monotonic_ns();
+      loop.drain_all(now);
+      loop.print_report(now);
+      return 0;
+    }
+    install_signal_handlers();
+    loop.run(g_stop, g_reload, config_path);
+    loop.print_report(telering::monotonic_ns());
+    spdlog::info("stopped: {} records drained, {} malformed", loop.drain_stats().delivered, loop.drain_stats().malformed);
+    return 0;
+  } catch (const telering::SegmentError& e) {
+    return fail(e.what(), 1);
+  } catch (const std::exception& e) {
+    return fail(e.what(), 1);
+  }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian 12 machine, builds telering and runs the main job: telering-reader
+# with the demo bot (a simulated futures scanner with injected faults) for a minute.
+# DEMO_SECONDS=120 scripts/demo.sh runs longer (the fault schedule stretches with it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+build="${BUILD_DIR:-build-release}"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTELERING_BUILD_TESTS=OFF -DTELERING_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" --target telering-reader telering-demo-bot
+segment="telering-demo-$$"
+reader_pid=""
+cleanup() {
+  [ -n "$reader_pid" ] && kill -TERM "$reader_pid" 2>/dev/null && wait "$reader_pid" 2>/dev/null
+  rm -f "/dev/shm/$segment"
+}
+trap cleanup EXIT
+echo "== telering-reader on segment '$segment' (config deploy/demo/reader.toml), demo bot for ${DEMO_SECONDS:-60} s"
+"$build/reader/telering-reader" --segment "$segment" --config deploy/demo/reader.toml &
+reader_pid=$!
+"$build/writer/telering-demo-bot" --segment "$segment" --duration "${DEMO_SECONDS:-60}" --quiet
+echo "== stopping the reader (SIGTERM): it drains what is left and prints a final report"
+kill -TERM "$reader_pid"
+wait "$reader_pid" || true
+reader_pid=""
