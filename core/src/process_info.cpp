@@ -10,17 +10,13 @@
 
 namespace telering {
 
-namespace {
 // Starts at 1 so a zero-initialised per-thread cache is always stale.
-std::atomic<std::uint32_t> g_fork_generation{1};
-void on_fork_child() noexcept { g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
-const int g_atfork_registered = ::pthread_atfork(nullptr, nullptr, on_fork_child);
-}  // namespace
+std::atomic<std::uint32_t> detail::g_fork_generation{1};
 
-std::uint32_t fork_generation() noexcept {
-  (void)g_atfork_registered;
-  return g_fork_generation.load(std::memory_order_relaxed);
-}
+namespace {
+void on_fork_child() noexcept { detail::g_fork_generation.fetch_add(1, std::memory_order_relaxed); }
+[[maybe_unused]] const int g_atfork_registered = ::pthread_atfork(nullptr, nullptr, on_fork_child);
+}  // namespace
 
 std::uint32_t current_pid() noexcept { return static_cast<std::uint32_t>(::getpid()); }
 

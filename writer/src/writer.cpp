@@ -71,25 +71,28 @@ struct LaneCache {
   SpscProducer producer;
 };
 
-struct ThreadLanes {
-  std::array<LaneCache, kMaxWritersPerProcess> caches{};
+// A thread's lanes, one cache per writer slot. Trivially destructible and constant-
+// initialised, so the recording path reads it without a TLS init guard or wrapper call.
+thread_local std::array<LaneCache, kMaxWritersPerProcess> t_lanes{};
 
-  // Thread exit: give back the lanes this thread holds in writers that still exist.
-  ~ThreadLanes() {
+// Thread exit: gives back the lanes this thread holds in writers that still exist. Touched
+// only when a thread claims a lane, which registers its destructor for that thread.
+struct ThreadLaneReleaser {
+  ~ThreadLaneReleaser() {
     std::lock_guard lock(g_registry_mutex);
-    for (std::size_t slot = 0; slot < caches.size(); ++slot) {
-      LaneCache& c = caches[slot];
+    for (std::size_t slot = 0; slot < t_lanes.size(); ++slot) {
+      LaneCache& c = t_lanes[slot];
       Writer::State* w = g_writers[slot];
       if (c.serial == 0 || c.on_shared || w == nullptr || w->serial != c.serial || c.fork_generation != fork_generation())
         continue;
       release_lane(w->segment, c.lane, make_owner(current_pid(), c.tid));
       std::lock_guard lanes_lock(w->lanes_mutex);
       std::erase(w->claimed, c.lane);
+      c.serial = 0;
     }
   }
 };
-
-thread_local ThreadLanes t_lanes;
+thread_local ThreadLaneReleaser t_lane_releaser;
 
 // Claims a lane for the calling thread (or settles on the shared lane). Off the hot path:
 // runs on a thread's first record, after fork, and every kReclaimInterval shared records.
@@ -108,6 +111,7 @@ void claim_lane(Writer::State& w, LaneCache& c) noexcept {
     // Acquire: pairs with the previous owner's (or the reader's) release of the lane, so
     // we see its final tail and head_cache.
     if (!lane.owner.compare_exchange_strong(expected, me, std::memory_order_acquire, std::memory_order_relaxed)) continue;
+    (void)&t_lane_releaser;  // odr-use: constructs this thread's releaser, so thread exit frees the lane
     lane.owner_start_time.store(current_process_start_time(), std::memory_order_relaxed);
     lane.generation.fetch_add(1, std::memory_order_relaxed);
     w.segment.header().lane_claims.fetch_add(1, std::memory_order_relaxed);
@@ -190,7 +194,7 @@ Writer::~Writer() {
 RecordResult Writer::record(RecordKind kind, NameId name, double value, Severity severity, NameId aux, std::uint8_t flags,
                             std::string_view context) noexcept {
   State& w = *state_;
-  LaneCache& c = t_lanes.caches[w.slot];
+  LaneCache& c = t_lanes[w.slot];
   if (c.serial != w.serial || c.fork_generation != fork_generation()) [[unlikely]]
     claim_lane(w, c);
   const NameId bot = w.bot;

@@ -5,14 +5,23 @@
 // whose owner died is not mistaken for one owned by an unrelated process that got its pid.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 namespace telering {
 
 [[nodiscard]] std::uint32_t current_pid() noexcept;
-// Bumped in the child after every fork() (pthread_atfork): per-thread caches of pid, tid or
-// lane ownership compare it to know they were inherited from the parent.
-[[nodiscard]] std::uint32_t fork_generation() noexcept;
+namespace detail {
+// Starts at 1 and is bumped in the child after every fork() (pthread_atfork, registered by
+// process_info.cpp); relaxed: it only ever changes in a single-threaded child.
+extern std::atomic<std::uint32_t> g_fork_generation;
+}  // namespace detail
+
+// Per-thread caches of pid, tid or lane ownership compare this to know they were inherited
+// from the parent process. Inline: the writer checks it on every record.
+[[nodiscard]] inline std::uint32_t fork_generation() noexcept {
+  return detail::g_fork_generation.load(std::memory_order_relaxed);
+}
 // Kernel thread id of the calling thread, cached per thread (no syscall after the first
 // call, nor after fork until the generation changes).
 [[nodiscard]] std::uint32_t current_tid() noexcept;
