@@ -1,7 +1,11 @@
 #include "telering/segment.hpp"
 
 #include <sys/mman.h>
+#include <grp.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <boost/interprocess/mapped_region.hpp>
 #include <boost/interprocess/shared_memory_object.hpp>
@@ -113,8 +117,17 @@ Segment Segment::open(const SegmentOptions& options) {
 
   if (seg.created_) {
     try {
+      const int fd = seg.mapping_->shm.get_mapping_handle().handle;
+      if (!options.group.empty()) {
+        const ::group* gr = ::getgrnam(options.group.c_str());
+        if (!gr) throw SegmentError("segment " + quoted(options.name) + ": unknown group " + quoted(options.group));
+        if (::fchown(fd, static_cast<uid_t>(-1), gr->gr_gid) != 0)
+          throw SegmentError("segment " + quoted(options.name) + ": cannot give it to group " + quoted(options.group) + ": " +
+                             std::strerror(errno));
+      }
       // shm_open applies the umask; set the mode we were asked for explicitly.
-      (void)::fchmod(seg.mapping_->shm.get_mapping_handle().handle, static_cast<mode_t>(options.mode));
+      if (::fchmod(fd, static_cast<mode_t>(options.mode)) != 0)
+        throw SegmentError("segment " + quoted(options.name) + ": cannot set mode: " + std::strerror(errno));
       const SectionOffsets o = compute_layout(options.geometry);
       seg.mapping_->shm.truncate(static_cast<bip::offset_t>(o.total));
       seg.mapping_->region = bip::mapped_region(seg.mapping_->shm, bip::read_write, 0, o.total, nullptr, map_flags);
@@ -137,6 +150,16 @@ Segment Segment::open(const SegmentOptions& options) {
     if (e.get_error_code() == bip::security_error)
       throw SegmentError("segment " + quoted(options.name) + ": permission denied (it belongs to another user or its mode forbids you)");
     throw SegmentError("cannot open segment " + quoted(options.name) + ": " + e.what());
+  }
+
+  // Shared memory of another user is input we did not create: refuse it unless told to
+  // trust its owner (a bot account shared through a group, say).
+  if (!options.trust_other_owner) {
+    struct stat st {};
+    if (::fstat(seg.mapping_->shm.get_mapping_handle().handle, &st) == 0 && st.st_uid != ::geteuid())
+      throw SegmentError("segment " + quoted(options.name) + " is owned by uid " + std::to_string(st.st_uid) +
+                         ", not by this user (uid " + std::to_string(::geteuid()) +
+                         "): refusing to attach (pass --trust-segment-owner / trust_other_owner if that is intended)");
   }
 
   // A concurrent creator may not have sized or published the segment yet: wait, bounded.

@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
   app.add_option("--lane-capacity", geometry.lane_capacity, "records per lane (power of two), if this reader creates the segment")
       ->capture_default_str();
   app.add_option("--mode", mode_text, "permissions of a segment this reader creates (octal)")->capture_default_str();
+  std::string group;
+  bool trust_owner = false;
+  app.add_option("--group", group, "group of a segment this reader creates (with --mode 0660: a shared bot account)");
+  app.add_flag("--trust-segment-owner", trust_owner, "attach to a segment owned by another user (refused by default)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
   try {
     app.parse(argc, argv);
@@ -101,6 +105,8 @@ int main(int argc, char** argv) {
     so.name = segment;
     so.geometry = geometry;
     so.mode = mode;
+    so.group = group;
+    so.trust_other_owner = trust_owner;
     telering::Segment seg = telering::Segment::open(so);
     spdlog::info("{} segment '{}' ({} lanes x {} records, {:.1f} MiB)", seg.created() ? "created" : "attached to", segment,
                  seg.geometry().lane_count, seg.geometry().lane_capacity, static_cast<double>(seg.size()) / (1 << 20));

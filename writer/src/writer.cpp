@@ -148,6 +148,8 @@ Writer Writer::attach(const WriterOptions& options) {
   so.name = options.segment;
   so.geometry = options.geometry;
   so.mode = options.mode;
+  so.group = options.group;
+  so.trust_other_owner = options.trust_other_owner;
   auto state = std::make_unique<State>(Segment::open(so));
   state->claimed.reserve(state->segment.geometry().lane_count);
   state->bot = state->names.intern(NameKind::Bot, options.bot);

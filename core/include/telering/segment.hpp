@@ -30,6 +30,8 @@ struct SegmentOptions {
   std::string name = "telering";  // shm object name, /dev/shm/<name>
   SegmentGeometry geometry{};     // used only when this call creates the segment
   unsigned mode = 0600;           // permissions of a created segment
+  std::string group;              // group of a created segment ("" = the creator's); for a shared bot account
+  bool trust_other_owner = false; // attach to a segment owned by another user (refused by default)
   bool create = true;             // false: attach only, fail if it does not exist
   bool read_only = false;         // map read-only (telering-stat); implies create = false
   bool prefault = true;           // touch every page at attach so recording never faults

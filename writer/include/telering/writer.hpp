@@ -39,6 +39,8 @@ struct WriterOptions {
   std::string bot = "bot";                // this bot instance's name (interned)
   SegmentGeometry geometry{};             // used only if this writer creates the segment
   unsigned mode = 0600;                   // permissions if this writer creates the segment
+  std::string group;                      // group if this writer creates the segment ("" = own)
+  bool trust_other_owner = false;         // attach to a segment another user created
   bool sample_memory = true;              // start the RSS sampler thread used by memory()
   std::chrono::milliseconds memory_interval{1000};
 };
