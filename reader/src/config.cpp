@@ -1,6 +1,9 @@
 #include "telering/reader/config.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -93,6 +96,8 @@ class Section {
       }
     } else if (auto d = n->value<double>()) {
       if (!std::isfinite(*d) || *d < 0) fail(n, key, "must be a non-negative number of seconds");
+      // The same bound as parse_duration: beyond it llround's result is unspecified.
+      if (*d > 1e12) fail(n, key, "is too long");
       ms = std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(*d * 1000.0)));
     } else {
       fail(n, key, std::string("must be seconds or a duration string like \"15m\", got ") + type_name(*n));
@@ -138,7 +143,11 @@ class Section {
 
   const toml::table& raw() const { return table_; }
   const std::string& path() const { return path_; }
-  std::string qualified(std::string_view key) const { return path_.empty() ? std::string(key) : path_ + "." + std::string(key); }
+  // An empty key names the section itself (errors about the table as a whole).
+  std::string qualified(std::string_view key) const {
+    if (key.empty()) return path_;
+    return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+  }
   std::string_view source() const { return source_; }
 
  private:
@@ -160,9 +169,19 @@ class Section {
   std::set<std::string> used_;
 };
 
-void read_band(Section& s, std::string_view warning_key, std::string_view critical_key, ThresholdBand& band) {
-  s.number(warning_key, band.warning_at, 0, 1e12);
-  s.number(critical_key, band.critical_above, 0, 1e12);
+// Time bands (scan time, API latency) take seconds or a duration string like every other
+// time setting; the others (MB, error counts) take plain numbers.
+enum class BandUnit { Seconds, Number };
+
+void read_band(Section& s, std::string_view warning_key, std::string_view critical_key, ThresholdBand& band,
+               BandUnit unit = BandUnit::Number) {
+  if (unit == BandUnit::Seconds) {
+    s.seconds(warning_key, band.warning_at, 0);
+    s.seconds(critical_key, band.critical_above, 0);
+  } else {
+    s.number(warning_key, band.warning_at, 0, 1e12);
+    s.number(critical_key, band.critical_above, 0, 1e12);
+  }
   if (band.warning_at > band.critical_above)
     s.fail(s.raw().get(warning_key), warning_key,
            "must not exceed " + std::string(critical_key) + " (" + std::to_string(band.warning_at) + " > " +
@@ -262,9 +281,13 @@ std::chrono::milliseconds parse_duration(std::string_view text) {
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
   const std::string number(text.substr(0, i));
   const std::string_view unit = text.substr(i);
-  if (number.empty() || number.find('.') != number.rfind('.'))
+  // At least one digit and at most one '.': std::stod would throw std::invalid_argument
+  // with the bare message "stod" for ".", and std::out_of_range (which escapes the config
+  // loader's handlers) for a number too long for a double.
+  const bool has_digit = std::any_of(number.begin(), number.end(), [](char ch) { return ch != '.'; });
+  if (!has_digit || number.find('.') != number.rfind('.'))
     throw std::invalid_argument("\"" + std::string(text) + "\" is not a duration (use e.g. 500ms, 30s, 15m, 1h)");
-  const double value = std::stod(number);
+  const double value = std::strtod(number.c_str(), nullptr);  // overflow gives HUGE_VAL: "too long" below
   double ms_per_unit = 0;
   if (unit == "ms") ms_per_unit = 1;
   else if (unit == "s" || unit.empty()) ms_per_unit = 1000;
@@ -321,10 +344,10 @@ ReaderConfig parse_config(std::string_view toml_text, std::string_view source) {
     s->finish();
   }
   if (auto s = top.table("thresholds")) {
-    read_band(*s, "scan_time_warning", "scan_time_critical", c.thresholds.scan_time_s);
+    read_band(*s, "scan_time_warning", "scan_time_critical", c.thresholds.scan_time_s, BandUnit::Seconds);
     read_band(*s, "memory_mb_warning", "memory_mb_critical", c.thresholds.memory_mb);
     read_band(*s, "errors_warning", "errors_critical", c.thresholds.errors);
-    read_band(*s, "api_latency_warning", "api_latency_critical", c.thresholds.api_latency_s);
+    read_band(*s, "api_latency_warning", "api_latency_critical", c.thresholds.api_latency_s, BandUnit::Seconds);
     s->finish();
   }
   if (auto s = top.table("recovery")) {

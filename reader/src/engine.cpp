@@ -60,9 +60,15 @@ Engine::Engine(ReaderConfig config, const Segment& segment, std::uint64_t now_ns
       report_page_(&segment.report(), segment.report_payload(), segment.geometry().report_bytes),
       wall_offset_ns_(wall_offset_ns),
       name_cache_(segment.geometry().name_capacity),
+
       host_(config_.windows),
       errors_(now_ns, config_.error_log),
       recovery_(std::make_unique<RecoveryEngine>(config_.recovery)) {
+  const std::uint32_t ids = segment.geometry().name_capacity;
+  bots_by_id_.assign(ids, nullptr);
+  breakers_by_id_.assign(ids, nullptr);
+  counters_by_id_.assign(ids, nullptr);
+  gauges_by_id_.assign(ids, nullptr);
   for (const RecoveryStrategy& s : config_.strategies) recovery_->register_recovery_strategy(s);
   // A restarted reader starts from a clean board: no decision of a previous reader stays
   // in force without a reader to end it.
@@ -101,23 +107,32 @@ const std::string* Engine::name_as(NameId id, NameKind kind) {
 }
 
 Engine::Bot& Engine::bot(NameId id) {
-  auto it = bots_.find(id);
-  if (it == bots_.end()) {
-    const CachedName* c = resolve(id);
-    std::string name = c && c->kind == NameKind::Bot ? c->text : "bot#" + std::to_string(id);
-    it = bots_.emplace(id, Bot{std::move(name), PerformanceMonitor(config_.windows), 0, HealthStatus::Unknown}).first;
-  }
-  return it->second;
+  // Ids are below name_capacity: validate_record checked them before on_record.
+  if (Bot* b = bots_by_id_[id]) return *b;
+  const CachedName* c = resolve(id);
+  std::string name = c && c->kind == NameKind::Bot ? c->text : "bot#" + std::to_string(id);
+  Bot& b = bots_.emplace(id, Bot{std::move(name), PerformanceMonitor(config_.windows), 0, HealthStatus::Unknown}).first->second;
+  bots_by_id_[id] = &b;
+  return b;
 }
 
 Engine::Breaker* Engine::breaker(NameId component, std::uint64_t now_ns) {
   (void)now_ns;
-  auto it = breakers_.find(component);
-  if (it != breakers_.end()) return &it->second;
+  if (Breaker* b = breakers_by_id_[component]) return b;
   const std::string* name = name_as(component, NameKind::Component);
   if (!name) return nullptr;
-  it = breakers_.emplace(component, Breaker{*name, CircuitBreaker(config_.breaker_for(*name))}).first;
-  return &it->second;
+  Breaker& b = breakers_.emplace(component, Breaker{*name, CircuitBreaker(config_.breaker_for(*name))}).first->second;
+  breakers_by_id_[component] = &b;
+  return &b;
+}
+
+double* Engine::metric_slot(std::vector<double*>& index, std::map<std::string, double, std::less<>>& values, NameId id) {
+  if (double* v = index[id]) return v;
+  const std::string* m = name_as(id, NameKind::Metric);
+  if (!m) return nullptr;
+  double* v = &values.try_emplace(*m, 0.0).first->second;  // map nodes never move
+  index[id] = v;
+  return v;
 }
 
 std::uint64_t Engine::event_time(const Record& r, std::uint64_t now_ns) const noexcept {
@@ -161,10 +176,10 @@ void Engine::on_record(const Record& r, const RecordSource&, std::uint64_t now_n
       on_call_outcome(r, now_ns);
       break;
     case RecordKind::Counter:
-      if (const std::string* m = name_as(r.name_id, NameKind::Metric)) counters_[*m] += r.value;
+      if (double* v = metric_slot(counters_by_id_, counters_, r.name_id)) *v += r.value;
       break;
     case RecordKind::Gauge:
-      if (const std::string* m = name_as(r.name_id, NameKind::Metric)) gauges_[*m] = r.value;
+      if (double* v = metric_slot(gauges_by_id_, gauges_, r.name_id)) *v = r.value;
       break;
     case RecordKind::Heartbeat:
       break;
@@ -193,8 +208,14 @@ void Engine::on_error(const Record& r, std::uint64_t now_ns) {
   if (!type) return;
   ErrorEvent e;
   e.error_type = *type;
+  // Only an id that names a component may have its board entry touched by a RESET: any
+  // other aux id (a stray or hostile value) is ignored.
+  NameId component_id = kNoName;
   if (r.aux_id != kNoName) {
-    if (const std::string* c = name_as(r.aux_id, NameKind::Component)) e.component = *c;
+    if (const std::string* c = name_as(r.aux_id, NameKind::Component)) {
+      e.component = *c;
+      component_id = r.aux_id;
+    }
   }
   e.severity = r.severity;
   e.message_or_context = std::string(r.context_view());
@@ -204,7 +225,7 @@ void Engine::on_error(const Record& r, std::uint64_t now_ns) {
   e.bot_id = r.bot_id;
   errors_.record(std::move(e));
   const RecoveryDecision d = recovery_->attempt_recovery(*type, r.severity, now_ns);
-  if (d.action != RecoveryAction::None) publish_recovery(r.name_id, r.aux_id, d, now_ns);
+  if (d.action != RecoveryAction::None) publish_recovery(r.name_id, component_id, d, now_ns);
 }
 
 void Engine::on_call_outcome(const Record& r, std::uint64_t now_ns) {
@@ -271,6 +292,10 @@ void Engine::publish_transition(NameId id, const Breaker& b, const BreakerTransi
   const std::uint64_t open_until_ticks = open_until_ns ? segment_->calibration().to_ticks(open_until_ns) : 0;
   const std::uint64_t seq = board_.set_breaker(id, t.to, open_until_ticks, static_cast<std::uint8_t>(t.rule));
   ++stats_.breaker_transitions;
+  const bool timed = t.to == BreakerState::Open || t.to == BreakerState::HalfOpen;
+  const auto it = std::find(timed_breakers_.begin(), timed_breakers_.end(), id);
+  if (timed && it == timed_breakers_.end()) timed_breakers_.push_back(id);
+  if (!timed && it != timed_breakers_.end()) timed_breakers_.erase(it);
   char what[160];
   std::snprintf(what, sizeof what, "breaker %s -> %s (failure rate %.1f%%, slow %.1f%%)", std::string(to_string(t.from)).c_str(),
                 std::string(to_string(t.to)).c_str(), t.failure_rate, t.slow_rate);
@@ -302,8 +327,18 @@ void Engine::publish_recovery(NameId type_id, NameId component_id, const Recover
       break;
     }
     case RecoveryAction::Reset:
+      // One RESET decision moves the global epoch by exactly one (layout.hpp: "bumped by every
+      // RESET decision"): bump_reset_epoch does that for the error type; the component's entry
+      // gets only its own epoch bumped.
       seq = board_.bump_reset_epoch(type_id, action, rule);
-      if (component_id != kNoName) board_.bump_reset_epoch(component_id, action, rule);
+      if (component_id != kNoName && component_id != type_id) {
+        seq = board_.update(component_id, [&](BoardEntry& e) {
+          e.last_action.store(action, std::memory_order_release);
+          e.rule.store(rule, std::memory_order_release);
+          // Pairs with BoardReader::reset_epoch.
+          e.reset_epoch.store(e.reset_epoch.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+        });
+      }
       record_decision(seq, now_ns, d.error_type, "RESET (epoch " + std::to_string(d.reset_epoch) + ")", rule_name);
       break;
     case RecoveryAction::Alert:
@@ -334,13 +369,19 @@ void Engine::record_decision(std::uint64_t seq, std::uint64_t now_ns, std::strin
 void Engine::raise_alert(std::string key, std::string text, Severity severity, std::uint64_t now_ns) {
   ++stats_.alerts;
   spdlog::warn("alert {}: {}", key, text);
-  if (alerts_.size() == kMaxPendingAlerts) alerts_.erase(alerts_.begin());
+  if (alerts_.size() == kMaxPendingAlerts) alerts_.pop_front();
   alerts_.push_back(Alert{std::move(key), std::move(text), severity, static_cast<std::int64_t>(now_ns) + wall_offset_ns_});
 }
 
 void Engine::tick(std::uint64_t now_ns) {
-  for (auto& [id, b] : breakers_) {
-    if (auto t = b.breaker.tick(now_ns)) publish_transition(id, b, *t, to_string(t->rule));
+  // Only OPEN and HALF_OPEN breakers have a deadline; CLOSED, FORCED_OPEN and DISABLED ones
+  // change only on outcomes or commands. Iterate a copy: a transition edits the list.
+  if (!timed_breakers_.empty()) {
+    const std::vector<NameId> timed = timed_breakers_;
+    for (NameId id : timed) {
+      Breaker& b = *breakers_by_id_[id];
+      if (auto t = b.breaker.tick(now_ns)) publish_transition(id, b, *t, to_string(t->rule));
+    }
   }
   if (now_ns >= next_publish_ns_ || report_requested_) publish_report(now_ns);
 }
@@ -386,7 +427,9 @@ std::string Engine::report_json(std::uint64_t now_ns) const {
     breakers[b.component] = std::move(j);
   }
   doc["breakers"] = std::move(breakers);
-  doc["shutdown_requested"] = recovery_->shutdown_requested();
+  // What the board says: a reload rebuilds the recovery engine (forgetting its flag), but a
+  // published request stays in force until ClearShutdown.
+  doc["shutdown_requested"] = shutdown_published_;
   return to_json_text(doc);
 }
 
@@ -425,7 +468,11 @@ void Engine::reload(ReaderConfig config) {
   report_requested_ = true;
 }
 
-std::vector<Alert> Engine::take_alerts() { return std::exchange(alerts_, {}); }
+std::vector<Alert> Engine::take_alerts() {
+  std::vector<Alert> out(std::make_move_iterator(alerts_.begin()), std::make_move_iterator(alerts_.end()));
+  alerts_.clear();
+  return out;
+}
 
 std::vector<DecisionEvent> Engine::take_decisions() {
   std::vector<DecisionEvent> out(std::make_move_iterator(decisions_.begin()), std::make_move_iterator(decisions_.end()));

@@ -9,7 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include "telering/clock.hpp"
+#include "telering/reader/alert_sender.hpp"
 #include "telering/reader/config.hpp"
+#include "telering/reader/metrics_exporter.hpp"
 #include "telering/reader/reader_loop.hpp"
 #include "telering/segment.hpp"
 
@@ -47,6 +49,7 @@ int main(int argc, char** argv) {
   std::string config_path;
   std::string report_interval;
   std::string log_level = "info";
+  std::string http_address;
   bool once = false;
   bool json = false;
   telering::SegmentGeometry geometry;
@@ -54,6 +57,9 @@ int main(int argc, char** argv) {
   app.add_option("--segment", segment, "shared-memory segment name (/dev/shm/NAME)")->capture_default_str();
   app.add_option("--config", config_path, "TOML config file (thresholds, strategies, breakers, windows, alerts)");
   app.add_option("--report-interval", report_interval, "how often the health summary is printed, e.g. 15m, 30s (overrides the config)");
+  app.add_option("--http", http_address,
+                 "serve /metrics, /health and /-/ready on ADDR:PORT (e.g. 127.0.0.1:9464; a bare PORT binds loopback); "
+                 "overrides [reader] http; off when neither is given");
   app.add_flag("--once", once, "drain what is in the segment, print one report and exit");
   app.add_flag("--json", json, "print reports as JSON (one object per line) instead of the seed's text summary");
   app.add_option("--lanes", geometry.lane_count, "lanes, if this reader creates the segment")->capture_default_str();
@@ -100,6 +106,29 @@ int main(int argc, char** argv) {
     return fail("--mode: '" + mode_text + "' is not an octal permission like 0600", 2);
   }
 
+  if (http_address.empty()) http_address = config.http_address;
+  // Started before the segment is attached, so /-/ready can say "not yet" while we wait for
+  // a creator; a bad or busy address stops the reader before anything else starts.
+  std::unique_ptr<telering::reader::MetricsExporter> exporter;
+  std::unique_ptr<telering::reader::AlertSender> alerts;
+  try {
+    if (!http_address.empty() && !once) {
+      exporter = std::make_unique<telering::reader::MetricsExporter>(http_address);
+      spdlog::info("serving /metrics, /health and /-/ready on http://{}:{}", exporter->host().find(':') == std::string::npos
+                       ? exporter->host() : "[" + exporter->host() + "]", exporter->port());
+    }
+    auto alert_options = telering::reader::AlertSenderOptions::from_config(config.alerts);
+    if (alert_options.enabled() && !once) {
+      alerts = std::make_unique<telering::reader::AlertSender>(alert_options);
+      std::string targets;
+      for (const std::string* url : {&alert_options.webhook_url, &alert_options.generic_webhook_url})
+        if (!url->empty()) targets += (targets.empty() ? "" : ", ") + telering::reader::redact_url(*url);
+      spdlog::info("alerts to {}", targets);
+    }
+  } catch (const std::exception& e) {
+    return fail(e.what(), 2);
+  }
+
   try {
     telering::SegmentOptions so;
     so.name = segment;
@@ -112,6 +141,8 @@ int main(int argc, char** argv) {
                  seg.geometry().lane_count, seg.geometry().lane_capacity, static_cast<double>(seg.size()) / (1 << 20));
     telering::reader::ReaderOptions options;
     options.json = json;
+    options.metrics = exporter.get();
+    options.alerts = alerts.get();
     telering::reader::ReaderLoop loop(seg, std::move(config), options);
     if (once) {
       const std::uint64_t now = telering::monotonic_ns();
@@ -122,6 +153,8 @@ int main(int argc, char** argv) {
     install_signal_handlers();
     loop.run(g_stop, g_reload, config_path);
     loop.print_report(telering::monotonic_ns());
+    // Alerts raised by the final drain get a short chance to go out.
+    if (alerts && !alerts->wait_idle(std::chrono::seconds(2))) spdlog::warn("alerts: stopping with alerts still undelivered");
     spdlog::info("stopped: {} records drained, {} malformed", loop.drain_stats().delivered, loop.drain_stats().malformed);
     return 0;
   } catch (const telering::SegmentError& e) {

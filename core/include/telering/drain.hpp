@@ -98,13 +98,29 @@ class Drainer {
   // dead owner that still holds records is left for a later call (after the next poll).
   std::uint64_t reclaim_dead_lanes() noexcept {
     std::uint64_t reclaimed = 0;
+    // Each owner process is looked up in /proc once per pass, however many lanes it holds.
+    struct Checked {
+      std::uint32_t pid;
+      std::uint64_t start;
+      bool alive;
+    };
+    std::array<Checked, 16> checked{};
+    std::size_t checked_count = 0;
+    auto alive = [&](std::uint32_t pid, std::uint64_t start) {
+      for (std::size_t k = 0; k < checked_count; ++k)
+        if (checked[k].pid == pid && checked[k].start == start) return checked[k].alive;
+      const bool a = process_alive(pid, start);
+      checked[checked_count % checked.size()] = Checked{pid, start, a};
+      if (checked_count < checked.size()) ++checked_count;
+      return a;
+    };
     for (std::uint32_t i = 0; i < lanes_.size(); ++i) {
       LaneControl& lane = segment_->lane(i);
       // Pairs with the writer's acquire CAS on claim; we read the owner's start time after it.
       std::uint64_t owner = lane.owner.load(std::memory_order_acquire);
       if (owner == 0) continue;
       const std::uint64_t start = lane.owner_start_time.load(std::memory_order_relaxed);
-      if (process_alive(owner_pid(owner), start)) continue;
+      if (alive(owner_pid(owner), start)) continue;
       if (lane.tail.load(std::memory_order_acquire) != lane.head.load(std::memory_order_relaxed)) continue;
       lane.owner_start_time.store(0, std::memory_order_relaxed);
       // Frees the lane (pairs with the next claimant's acquire CAS); fails harmlessly if the

@@ -31,12 +31,14 @@ class ConfigError : public std::runtime_error {
 };
 
 // What the drain loop does when a poll finds nothing: spin, then yield, then sleep with a
-// growing pause up to max_sleep. Any record resets it to spinning.
+// growing pause up to max_sleep. Any record resets it to spinning. max_sleep bounds both the
+// added decision latency (p99 ~ max_sleep) and the idle CPU (one wake-up per max_sleep, ~19 µs
+// of CPU each on a small VM): 1.8 ms keeps decisions under 2 ms at ~1 % of a core.
 struct IdleStrategyConfig {
   std::uint32_t spins = 200;
   std::uint32_t yields = 50;
   std::chrono::microseconds min_sleep{50};
-  std::chrono::microseconds max_sleep{1000};
+  std::chrono::microseconds max_sleep{1800};
 };
 
 struct AlertConfig {

@@ -164,6 +164,7 @@ class Engine {
   void publish_report(std::uint64_t now_ns);
   void record_decision(std::uint64_t seq, std::uint64_t now_ns, std::string subject, std::string what, std::string rule);
   void raise_alert(std::string key, std::string text, Severity severity, std::uint64_t now_ns);
+  double* metric_slot(std::vector<double*>& index, std::map<std::string, double, std::less<>>& values, NameId id);
 
   ReaderConfig config_;
   const Segment* segment_;
@@ -174,17 +175,24 @@ class Engine {
 
   mutable std::vector<CachedName> name_cache_;
   PerformanceMonitor host_;
+  // Maps keep a stable, ordered view for reports; the *_by_id_ vectors (one slot per name
+  // id) point into them so the per-record path does one indexed load, not a tree search.
   std::map<NameId, Bot> bots_;
+  std::vector<Bot*> bots_by_id_;
   ErrorLog errors_;
   std::unique_ptr<RecoveryEngine> recovery_;
   std::vector<RecoveryStrategy> command_strategies_;  // registered by bots; survive reload
   std::map<NameId, Breaker> breakers_;
+  std::vector<Breaker*> breakers_by_id_;
+  std::vector<NameId> timed_breakers_;  // OPEN or HALF_OPEN: the only ones tick() must visit
   std::map<std::string, double, std::less<>> counters_;
   std::map<std::string, double, std::less<>> gauges_;
+  std::vector<double*> counters_by_id_;
+  std::vector<double*> gauges_by_id_;
   std::map<std::string, std::uint64_t, std::less<>> warnings_by_type_;
 
-  std::vector<Alert> alerts_;
-  std::deque<DecisionEvent> decisions_;  // bounded: the loop takes them every turn
+  std::deque<Alert> alerts_;             // bounded (kMaxPendingAlerts): oldest dropped
+  std::deque<DecisionEvent> decisions_;  // bounded (kMaxPendingDecisions): oldest dropped
   EngineStats stats_;
   HealthStatus published_status_ = HealthStatus::Unknown;
   std::uint64_t next_publish_ns_ = 0;

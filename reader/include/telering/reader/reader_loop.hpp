@@ -3,7 +3,10 @@
 // Each turn: drain a bounded batch from every lane (Drainer::poll), feed the Engine, keep
 // the heartbeat fresh, let the Engine do its time-driven work, reclaim lanes of dead
 // writers, log the periodic health summary, and idle (IdleStrategy) when there was nothing
-// to do. The loop claims the segment's reader slot (pid, start time, generation) and
+// to do. With a MetricsExporter it also feeds a MetricsCollector (per record, and a snapshot
+// every publish interval), and with an AlertSender it hands over the Engine's alerts every
+// tick; neither ever waits for a scrape or a webhook (see metrics_exporter.hpp and
+// alert_sender.hpp). The loop claims the segment's reader slot (pid, start time, generation) and
 // refuses to start while another live reader holds it.
 #pragma once
 
@@ -17,13 +20,20 @@
 #include "telering/reader/config.hpp"
 #include "telering/reader/engine.hpp"
 #include "telering/reader/idle_strategy.hpp"
+#include "telering/reader/metrics_exporter.hpp"
 #include "telering/segment.hpp"
 
 namespace telering::reader {
 
+class AlertSender;
+
 struct ReaderOptions {
   bool json = false;  // periodic report as one JSON line instead of the seed's text summary
   std::function<void(const std::string&)> print;  // where summaries go (default: stdout)
+  // Optional exporters; they must outlive the loop. The loop marks `metrics` ready (and
+  // unready again in its destructor, before the segment can go away).
+  MetricsExporter* metrics = nullptr;
+  AlertSender* alerts = nullptr;
 };
 
 class ReaderLoop {
@@ -50,8 +60,13 @@ class ReaderLoop {
   [[nodiscard]] Engine& engine() noexcept { return *engine_; }
   [[nodiscard]] const DrainStats& drain_stats() const noexcept { return totals_; }
 
+  // Takes a metrics snapshot and hands it to the exporter now (no-op without one). The loop
+  // does this every publish interval and at the end of drain_all.
+  void publish_metrics(std::uint64_t now_ns);
+
  private:
   void heartbeat(std::uint64_t now_ns) noexcept;
+  void forward_alerts();
 
   const Segment* segment_;
   ReaderOptions options_;
@@ -63,6 +78,10 @@ class ReaderLoop {
   std::uint64_t next_tick_ns_ = 0;
   std::uint64_t next_reclaim_ns_ = 0;
   std::uint64_t next_summary_ns_ = 0;
+  std::unique_ptr<MetricsCollector> metrics_;  // only with options_.metrics
+  std::uint64_t next_metrics_ns_ = 0;
+  std::uint64_t last_turn_ns_ = 0;
+  std::uint64_t max_turn_gap_ns_ = 0;
 };
 
 }  // namespace telering::reader

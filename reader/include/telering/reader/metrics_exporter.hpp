@@ -1,0 +1,181 @@
+// telering/reader/metrics_exporter.hpp — /metrics, /health and /-/ready for telering-reader.
+//
+// Two halves, split by the thread that runs them:
+//
+//  - MetricsCollector (drain-loop thread only). Owns a prometheus-cpp Registry that no other
+//    thread ever touches. observe() is called per drained record for what only the record
+//    stream knows (scan-time and API-latency histograms, errors and warnings by type and
+//    severity); collect() reads the Engine, the lanes and the loop's own figures into the
+//    registry once per publish interval and returns an immutable snapshot of it
+//    (std::vector<prometheus::MetricFamily>, prometheus-cpp's data model).
+//
+//  - MetricsExporter (its own HTTP threads, cpp-httplib). Serves, on one address:
+//      GET /metrics   the latest snapshot in the Prometheus text format (prometheus-cpp's
+//                     TextSerializer), plus two figures read live at scrape time
+//                     (reader heartbeat age, snapshot age), so a stalled loop is visible
+//                     even though it stopped publishing snapshots;
+//      GET /health    the JSON health report the Engine published on the segment's report
+//                     page (Engine::report_json), read through the page's seqlock; 503
+//                     until a report exists; never contains config (webhook URLs);
+//      GET /-/ready   200 once the segment is attached (set_segment), 503 before.
+//    prometheus-cpp's own Exposer (civetweb) serves registries only, with no way to add
+//    /health, so the exposition is served by cpp-httplib and rendered with TextSerializer.
+//
+// Why a scrape never stalls the drain loop: the loop and the HTTP threads share exactly one
+// thing, a std::shared_ptr<const MetricsSnapshot> guarded by a mutex that either side holds
+// only to copy or swap that pointer. Serialising, /health's report-page read and socket I/O
+// all happen outside it, on data the loop no longer writes. The Registry's own mutexes are
+// taken only by the loop thread, so they are never contended.
+//
+// Cardinality: label values come from the segment's name table, which is bounded
+// (name_capacity); in addition each per-record family is capped at kMaxSeriesPerFamily
+// series, past which new label sets are counted under the value "other".
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <prometheus/family.h>
+#include <prometheus/metric_family.h>
+#include <prometheus/registry.h>
+
+#include "telering/drain.hpp"
+#include "telering/record.hpp"
+#include "telering/segment.hpp"
+
+namespace prometheus {
+class Counter;
+class Gauge;
+class Histogram;
+}  // namespace prometheus
+
+namespace httplib {
+class Server;
+}
+
+namespace telering::reader {
+
+class Engine;
+struct AlertSenderStats;
+
+class ExporterError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct HttpAddress {
+  std::string host;  // "127.0.0.1", "::1", "0.0.0.0"
+  int port = 0;      // 0 = any free port (tests)
+};
+
+// "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464"; a bare "9464" or ":9464" binds loopback
+// (127.0.0.1). Throws ExporterError naming the text and the expected form.
+[[nodiscard]] HttpAddress parse_http_address(std::string_view text);
+
+// Histogram buckets, seconds. Scan time spans the seed's 30 s / 90 s thresholds; API latency
+// the 2 s / 5 s ones, down to fast exchange round trips.
+inline const std::vector<double> kScanTimeBuckets{1, 5, 10, 15, 20, 25, 30, 45, 60, 90, 120, 180, 300};
+inline const std::vector<double> kApiLatencyBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30};
+
+struct MetricsSnapshot {
+  std::vector<prometheus::MetricFamily> families;
+  std::uint64_t taken_mono_ns = 0;
+};
+
+// What the loop knows about itself, passed to collect().
+struct LoopFigures {
+  DrainStats drained;                     // totals since start
+  std::uint64_t max_turn_gap_ns = 0;      // longest gap between two turns since the last collect
+  const AlertSenderStats* alerts = nullptr;  // nullptr when alerts are off
+};
+
+class MetricsCollector {
+ public:
+  static constexpr std::size_t kMaxSeriesPerFamily = 2000;
+
+  explicit MetricsCollector(const Segment& segment);
+  ~MetricsCollector();
+  MetricsCollector(const MetricsCollector&) = delete;
+  MetricsCollector& operator=(const MetricsCollector&) = delete;
+
+  // Drain-loop thread, after engine.on_record(r, ...): histograms and error/warning counters.
+  // Amortised O(1): label lookups are cached per (bot, name, severity) id.
+  void observe(const Record& r, const Engine& engine);
+
+  // Drain-loop thread: reads engine state, lanes and loop figures into the registry and
+  // returns the snapshot to hand to MetricsExporter::publish.
+  [[nodiscard]] std::shared_ptr<const MetricsSnapshot> collect(const Engine& engine, const LoopFigures& loop,
+                                                               std::uint64_t now_ns, std::int64_t wall_ns);
+
+ private:
+  struct Families;
+  prometheus::Counter& series_counter(prometheus::Family<prometheus::Counter>& family, std::uint64_t key,
+                                      std::unordered_map<std::uint64_t, prometheus::Counter*>& cache,
+                                      const prometheus::Labels& labels);
+  prometheus::Histogram& series_histogram(prometheus::Family<prometheus::Histogram>& family, std::uint64_t key,
+                                          std::unordered_map<std::uint64_t, prometheus::Histogram*>& cache,
+                                          const prometheus::Labels& labels, const std::vector<double>& buckets);
+  static void set_total(prometheus::Counter& c, double total);
+
+  const Segment* segment_;
+  std::shared_ptr<prometheus::Registry> registry_;  // drain-loop thread only
+  std::unique_ptr<Families> f_;
+  std::unordered_map<std::uint64_t, prometheus::Histogram*> scan_by_bot_;
+  std::unordered_map<std::uint64_t, prometheus::Histogram*> api_by_bot_endpoint_;
+  std::unordered_map<std::uint64_t, prometheus::Counter*> errors_by_key_;
+  std::unordered_map<std::uint64_t, prometheus::Counter*> warnings_by_key_;
+  std::vector<std::uint64_t> lane_drops_seen_;  // raw lane counters at the last collect (reset-aware)
+  std::vector<double> lane_drops_total_;
+};
+
+class MetricsExporter {
+ public:
+  // Binds `address` (parse_http_address) and starts serving at once: /-/ready answers 503
+  // until set_segment(). Throws ExporterError when the address is bad or cannot be bound.
+  explicit MetricsExporter(const std::string& address);
+  ~MetricsExporter();  // stops the server and joins its threads
+  MetricsExporter(const MetricsExporter&) = delete;
+  MetricsExporter& operator=(const MetricsExporter&) = delete;
+
+  [[nodiscard]] const std::string& host() const noexcept { return host_; }
+  [[nodiscard]] int port() const noexcept { return port_; }  // the bound port (also when asked for 0)
+
+  // Marks the exporter ready and lets /health and /metrics read the segment's report page
+  // and heartbeat. The segment must outlive the exporter's use of it (until clear_segment or
+  // destruction). Any thread.
+  void set_segment(const Segment& segment);
+  void clear_segment();
+
+  // Drain-loop thread: makes `snapshot` what the next scrape serves (a pointer swap).
+  void publish(std::shared_ptr<const MetricsSnapshot> snapshot);
+
+  [[nodiscard]] std::uint64_t scrapes() const noexcept { return scrapes_.load(std::memory_order_relaxed); }
+
+ private:
+  [[nodiscard]] std::shared_ptr<const MetricsSnapshot> current() const;
+  [[nodiscard]] std::string render_metrics() const;
+
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+  std::string host_;
+  int port_ = 0;
+  // Held by the loop only for the pointer swap in publish(); by a scrape only to copy it.
+  mutable std::mutex snapshot_mutex_;
+  std::shared_ptr<const MetricsSnapshot> snapshot_;
+  // Held by a request while it reads the segment (report page, heartbeat), and by
+  // set_segment/clear_segment — at start and stop, never in the drain loop's steady state —
+  // so the segment cannot be unmapped under a request.
+  mutable std::mutex segment_mutex_;
+  const Segment* segment_ = nullptr;
+  std::atomic<std::uint64_t> scrapes_{0};
+};
+
+}  // namespace telering::reader
