@@ -56,6 +56,9 @@ void initialise(std::byte* base, const SegmentGeometry& g, const SectionOffsets&
   auto* entries = reinterpret_cast<BoardEntry*>(base + o.board + sizeof(BoardHeader));
   for (std::uint32_t i = 0; i < g.name_capacity; ++i) new (&entries[i]) BoardEntry{};
   new (base + o.report) ReportPageHeader{};
+  new (base + o.fleet) FleetHeader{};
+  auto* buckets = reinterpret_cast<RateBucket*>(base + o.fleet + sizeof(FleetHeader));
+  for (std::uint32_t i = 0; i < kRateBuckets; ++i) new (&buckets[i]) RateBucket{};
   // Publishes everything above (pairs with the acquire load in Segment::open's attach path).
   h->ready.store(kReadyWord, std::memory_order_release);
 }

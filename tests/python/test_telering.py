@@ -89,6 +89,10 @@ class LibraryTest(unittest.TestCase):
         self.assertEqual(telering.find_library(), os.environ["TELERING_LIB"])
 
     def test_finds_library_in_build_tree_without_environment(self):
+        repo = os.path.normpath(os.path.join(os.path.dirname(telering.__file__), "..", "..", ".."))
+        if not any(os.path.exists(os.path.join(repo, d, "writer", "libtelering.so"))
+                   for d in os.listdir(repo) if d.startswith("build")):
+            self.skipTest("no build*/ directory inside the checkout")
         env = dict(os.environ)
         env.pop("TELERING_LIB")
         code = "import telering; print(telering.find_library())"

@@ -272,9 +272,16 @@ RecordResult Writer::call_outcome(std::string_view component_name, bool success,
   return call_outcome(id, success, seconds);
 }
 
-RecordResult Writer::call_outcome(NameId component_id, bool success, double seconds) noexcept {
-  return record(RecordKind::CallOutcome, component_id, seconds, Severity::None, kNoName, success ? 0 : kFlagFailure);
+RecordResult Writer::call_outcome(NameId component_id, bool success, double seconds, bool retry) noexcept {
+  const std::uint8_t flags = static_cast<std::uint8_t>((success ? 0 : kFlagFailure) | (retry ? kFlagRetry : 0));
+  return record(RecordKind::CallOutcome, component_id, seconds, Severity::None, kNoName, flags);
 }
+
+RateLimiter Writer::rate_limiter(std::string_view group) noexcept {
+  return RateLimiter(find_rate_bucket(state_->segment.rate_buckets(), name(NameKind::RateGroup, group)));
+}
+
+RetryBudget Writer::retry_budget() const noexcept { return RetryBudget(&state_->segment.fleet()); }
 
 RecordResult Writer::counter(std::string_view metric_name, double increment) noexcept {
   const NameId id = name(NameKind::Metric, metric_name);

@@ -12,6 +12,7 @@
 //  names_offset                   NameEntry[name_capacity]          (open addressing, id = index)
 //  board_offset                   BoardHeader + BoardEntry[name_capacity] (indexed by name id)
 //  report_offset                  ReportPageHeader + report_bytes bytes
+//  fleet_offset                   FleetHeader (retry budget) + RateBucket[kRateBuckets]
 //
 // Rules for everything below:
 //  - No pointers: a section is found from the base by an offset in the header, and every
@@ -53,6 +54,7 @@ struct SectionOffsets {
   std::uint64_t names = 0;
   std::uint64_t board = 0;
   std::uint64_t report = 0;
+  std::uint64_t fleet = 0;
   std::uint64_t total = 0;
 };
 
@@ -140,8 +142,9 @@ enum class NameKind : std::uint8_t {
   WarningType = 4,
   Endpoint = 5,
   Metric = 6,
+  RateGroup = 7,  // a shared rate limiter (an exchange's endpoint group / account quota)
 };
-inline constexpr std::uint8_t kMaxNameKind = 6;
+inline constexpr std::uint8_t kMaxNameKind = 7;
 inline constexpr std::size_t kMaxNameLength = 52;
 
 // One interned name. state: 0 empty, 1 being written by the claimant, 2 ready (release,
@@ -216,7 +219,40 @@ struct ReportPageHeader {
 };
 static_assert(sizeof(ReportPageHeader) == kCacheLine);
 
+// Host-wide resources every bot shares (fleet_limits.hpp): a retry budget and rate buckets.
+//
+// Retry budget: the reader refills `tokens` every interval from what it saw (retries may be
+// at most a fraction of requests, with a floor); a writer takes one token with a CAS before
+// each retry and stops retrying when none is left. Counters are bumped by writers only on
+// the retry path, never on the recording path.
+struct FleetHeader {
+  alignas(kCacheLine) std::atomic<std::int64_t> retry_tokens;    // writers CAS down; reader stores
+  std::atomic<std::uint64_t> retry_budget_enabled;               // 0: no budget published (retries allowed)
+  std::atomic<std::uint64_t> retry_refill_seq;                   // bumped by the reader at each refill
+  alignas(kCacheLine) std::atomic<std::uint64_t> retries_taken;  // writers, relaxed RMW
+  std::atomic<std::uint64_t> retries_refused;                    // writers, relaxed RMW
+};
+static_assert(sizeof(FleetHeader) == 2 * kCacheLine);
+
+// A shared rate limiter (GCRA: one "theoretical arrival time" word). The reader configures a
+// bucket (name id of its group, emission interval and burst tolerance in ticks) and may
+// stretch the interval after an exchange's rate-limit error; writers CAS `tat` forward to
+// acquire. A bucket with name_id 0 is unused.
+struct RateBucket {
+  alignas(kCacheLine) std::atomic<std::uint64_t> tat;       // writers: CAS; next free slot (ticks)
+  std::atomic<std::uint64_t> refused;                        // writers: relaxed RMW on refusal only
+  std::atomic<std::uint64_t> interval_ticks;                 // reader: ticks per request (0 = unlimited)
+  std::atomic<std::uint64_t> tolerance_ticks;                // reader: (burst - 1) * interval
+  std::atomic<std::uint32_t> name_id;                        // reader: group name id; release-published last
+  std::atomic<std::uint32_t> shrunk;                         // reader: 1 while stretched after a rate-limit error
+  std::atomic<std::uint64_t> base_interval_ticks;            // reader: the configured interval
+  std::atomic<std::uint64_t> shrunk_until_ticks;             // reader: when the stretch ends
+};
+static_assert(sizeof(RateBucket) == kCacheLine);
+inline constexpr std::uint32_t kRateBuckets = 64;
+
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+static_assert(std::atomic<std::int64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint8_t>::is_always_lock_free);
 static_assert(std::is_standard_layout_v<SegmentHeader>);
@@ -237,7 +273,8 @@ static_assert(std::is_standard_layout_v<LaneControl>);
   o.names = align_up(o.mpsc + mpsc_bytes, kPage);
   o.board = align_up(o.names + std::uint64_t{g.name_capacity} * sizeof(NameEntry), kPage);
   o.report = align_up(o.board + sizeof(BoardHeader) + std::uint64_t{g.name_capacity} * sizeof(BoardEntry), kPage);
-  o.total = align_up(o.report + sizeof(ReportPageHeader) + g.report_bytes, kPage);
+  o.fleet = align_up(o.report + sizeof(ReportPageHeader) + g.report_bytes, kPage);
+  o.total = align_up(o.fleet + sizeof(FleetHeader) + kRateBuckets * sizeof(RateBucket), kPage);
   return o;
 }
 

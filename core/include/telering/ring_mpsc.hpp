@@ -94,12 +94,18 @@ class MpscConsumer {
       const std::uint64_t s = slot_seq.load(std::memory_order_acquire);
       if (s == head + 1) {
         const Record copy = records_[head & mask];
+        on_record(copy);  // before the slot is freed: a reader killed here re-reads it on restart
         // Frees the slot for the next lap (pairs with the producers' acquire load).
         slot_seq.store(head + capacity_, std::memory_order_release);
         ++head;
         stuck_since_ns_ = 0;
-        on_record(copy);
         ++result.delivered;
+        continue;
+      }
+      // Consumed, or consumed and refilled for the next lap, by a reader that died before it
+      // published head (once per poll): already delivered, not corruption; leave the slot alone.
+      if (s - head == capacity_ || s - head == capacity_ + 1) {
+        ++head;
         continue;
       }
       if (s == head) {

@@ -8,6 +8,9 @@
 // jitter), and never shorter than the reader's backoff-until for the error type: one bot's
 // errors make every bot on the host back off. While the component's breaker is OPEN, fn is
 // not called at all and BreakerOpenError is thrown. Success records a successful outcome.
+// Each retry takes a token from the host's retry budget (the reader refills it so retries
+// stay a small fraction of requests); when none is left the last failure is rethrown at once
+// and counted in the metric "retry_budget_exhausted".
 //
 // Not for the recording hot path: it sleeps. Sleeping is injectable for tests.
 #pragma once
@@ -41,7 +44,7 @@ struct RetryOptions {
   std::optional<BackoffPolicy> policy;     // overrides max_retries/backoff_base when set
   std::string_view component;              // breaker to honour and feed; empty = none
   Severity severity = Severity::Medium;    // of the recorded errors
-  bool honour_board = true;                // wait out the reader's backoff-until, skip open breakers
+  bool honour_board = true;                // wait out the reader's backoff-until, skip open breakers, spend the retry budget
   std::uint64_t seed = 0x7E1E51A6ULL;      // jitter
   std::function<void(std::chrono::nanoseconds)> sleep;  // default: std::this_thread::sleep_for
 };
@@ -65,6 +68,8 @@ auto retry_with_backoff(Writer& w, std::string_view error_type, RetryOptions opt
   const NameId type_id = w.error_type(error_type);
   const NameId component_id = options.component.empty() ? kNoName : w.component(options.component);
   auto sleep = options.sleep ? options.sleep : [](std::chrono::nanoseconds d) { std::this_thread::sleep_for(d); };
+  RetryBudget budget = w.retry_budget();
+  bool retrying = false;
   for (;;) {
     if (options.honour_board && component_id != kNoName && w.breaker_open(component_id))
       throw BreakerOpenError(options.component);
@@ -72,21 +77,26 @@ auto retry_with_backoff(Writer& w, std::string_view error_type, RetryOptions opt
     try {
       if constexpr (std::is_void_v<std::invoke_result_t<Fn&>>) {
         fn();
-        if (component_id != kNoName) w.call_outcome(component_id, true, static_cast<double>(monotonic_ns() - started) / 1e9);
+        if (component_id != kNoName) w.call_outcome(component_id, true, static_cast<double>(monotonic_ns() - started) / 1e9, retrying);
         return;
       } else {
         auto result = fn();
-        if (component_id != kNoName) w.call_outcome(component_id, true, static_cast<double>(monotonic_ns() - started) / 1e9);
+        if (component_id != kNoName) w.call_outcome(component_id, true, static_cast<double>(monotonic_ns() - started) / 1e9, retrying);
         return result;
       }
     } catch (const BreakerOpenError&) {
       throw;
     } catch (...) {
       const std::exception_ptr failure = std::current_exception();
-      if (component_id != kNoName) w.call_outcome(component_id, false, static_cast<double>(monotonic_ns() - started) / 1e9);
+      if (component_id != kNoName) w.call_outcome(component_id, false, static_cast<double>(monotonic_ns() - started) / 1e9, retrying);
       w.error(type_id, options.severity, detail::what_of(failure), component_id);
       const std::optional<std::uint64_t> delay = backoff.next_delay_ns();
       if (!delay) std::rethrow_exception(failure);
+      if (options.honour_board && budget.try_take() == Acquire::Refused) {
+        w.counter("retry_budget_exhausted");
+        std::rethrow_exception(failure);
+      }
+      retrying = true;
       std::uint64_t wait = *delay;
       if (options.honour_board) {
         const std::uint64_t until = w.backoff_until(error_type);

@@ -107,7 +107,8 @@ typedef enum telering_name_kind {
   TELERING_NAME_ERROR_TYPE = 3,
   TELERING_NAME_WARNING_TYPE = 4,
   TELERING_NAME_ENDPOINT = 5,
-  TELERING_NAME_METRIC = 6
+  TELERING_NAME_METRIC = 6,
+  TELERING_NAME_RATE_GROUP = 7
 } telering_name_kind;
 
 /* Attach options. Fill with telering_writer_options_init() first, then set what you need;

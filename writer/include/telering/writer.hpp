@@ -27,6 +27,7 @@
 
 #include "telering/command.hpp"
 #include "telering/decision_board.hpp"
+#include "telering/fleet_limits.hpp"
 #include "telering/layout.hpp"
 #include "telering/name_table.hpp"
 #include "telering/record.hpp"
@@ -92,7 +93,8 @@ class Writer {
   RecordResult warning(std::string_view type, std::string_view context = {}) noexcept;
   // Success or failure of a call guarded by a circuit breaker, with its duration.
   RecordResult call_outcome(std::string_view component, bool success, double seconds = 0.0) noexcept;
-  RecordResult call_outcome(NameId component, bool success, double seconds = 0.0) noexcept;
+  // retry: the call was a retry (the reader's retry budget counts retries against requests).
+  RecordResult call_outcome(NameId component, bool success, double seconds = 0.0, bool retry = false) noexcept;
   RecordResult counter(std::string_view metric, double increment = 1.0) noexcept;
   RecordResult gauge(std::string_view metric, double value) noexcept;
   RecordResult heartbeat() noexcept;
@@ -147,6 +149,11 @@ class Writer {
   [[nodiscard]] std::string get_error_statistics() const { return run_full_health_check(); }
   // HEALTHY/WARNING/CRITICAL from the reader, or UNKNOWN when its heartbeat is stale.
   [[nodiscard]] HealthStatus overall_health() const noexcept;
+
+  // Host-wide limits (fleet_limits.hpp): a rate limiter the reader configured for `group`
+  // (Unconfigured when it has none), and the retry budget. One CAS per acquire.
+  [[nodiscard]] RateLimiter rate_limiter(std::string_view group) noexcept;
+  [[nodiscard]] RetryBudget retry_budget() const noexcept;
 
   [[nodiscard]] WriterStats stats() const noexcept;
   [[nodiscard]] Segment& segment() const noexcept;

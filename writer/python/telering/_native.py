@@ -54,7 +54,7 @@ class Health:
 
 
 class NameKind:
-    BOT, COMPONENT, ERROR_TYPE, WARNING_TYPE, ENDPOINT, METRIC = range(1, 7)
+    BOT, COMPONENT, ERROR_TYPE, WARNING_TYPE, ENDPOINT, METRIC, RATE_GROUP = range(1, 8)
 
 
 class TeleringError(OSError):

@@ -1,0 +1,117 @@
+// telering/fleet_limits.hpp — limits shared by every bot and thread on the host: a retry
+// budget and rate limiters matched to an exchange's API quota.
+//
+// Per-process resilience libraries cannot do this: their state lives in one process. Here it
+// lives in the segment (layout.hpp: FleetHeader, RateBucket), the reader configures and
+// refills it, and writers take from it with one CAS — no lock, no syscall.
+//
+// Rate limiter: GCRA (the generic cell rate algorithm). One word, `tat`, is the theoretical
+// arrival time of the next request. A request at `now` is allowed when
+// now >= tat - tolerance, and moves tat to max(tat, now) + interval. With interval = period /
+// requests and tolerance = (burst - 1) * interval this admits `requests` per `period` with
+// bursts of up to `burst`. The reader stretches the interval after the exchange answers with
+// a rate-limit error, and restores it when the window has passed.
+//
+// Memory ordering: tat, the tokens and the counters carry no data for anyone else: relaxed
+// CAS/RMW. A bucket's settings are published by the reader with a release store of name_id
+// after the other fields; writers find the bucket with an acquire load of name_id.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "telering/clock.hpp"
+#include "telering/layout.hpp"
+#include "telering/name_table.hpp"
+
+namespace telering {
+
+enum class Acquire : std::uint8_t {
+  Granted = 0,
+  Refused = 1,       // over the rate (or no retry token left)
+  Unconfigured = 2,  // no such bucket / no budget published: the caller decides (we do not block)
+};
+
+class RateLimiter {
+ public:
+  RateLimiter() = default;
+  explicit RateLimiter(RateBucket* bucket) noexcept : bucket_(bucket) {}
+
+  [[nodiscard]] bool configured() const noexcept { return bucket_ != nullptr; }
+
+  // Takes `n` request slots at tick time `now`. Never blocks; a refusal is counted.
+  [[nodiscard]] Acquire try_acquire(std::uint64_t now_ticks, std::uint32_t n = 1) noexcept {
+    if (!bucket_) return Acquire::Unconfigured;
+    const std::uint64_t interval = bucket_->interval_ticks.load(std::memory_order_relaxed);
+    if (interval == 0) return Acquire::Granted;
+    const std::uint64_t tolerance = bucket_->tolerance_ticks.load(std::memory_order_relaxed);
+    std::uint64_t tat = bucket_->tat.load(std::memory_order_relaxed);
+    for (;;) {
+      if (now_ticks + tolerance < tat) {
+        bucket_->refused.fetch_add(1, std::memory_order_relaxed);
+        return Acquire::Refused;
+      }
+      const std::uint64_t next = (tat > now_ticks ? tat : now_ticks) + interval * n;
+      if (bucket_->tat.compare_exchange_weak(tat, next, std::memory_order_relaxed)) return Acquire::Granted;
+    }
+  }
+  [[nodiscard]] Acquire try_acquire(std::uint32_t n = 1) noexcept { return try_acquire(read_ticks(), n); }
+
+ private:
+  RateBucket* bucket_ = nullptr;
+};
+
+// Finds the bucket the reader configured for a group name id (nullptr if none).
+[[nodiscard]] inline RateBucket* find_rate_bucket(RateBucket* buckets, NameId group) noexcept {
+  if (group == kNoName) return nullptr;
+  for (std::uint32_t i = 0; i < kRateBuckets; ++i) {
+    // Pairs with the reader's release store of name_id after the bucket's settings.
+    if (buckets[i].name_id.load(std::memory_order_acquire) == group) return &buckets[i];
+  }
+  return nullptr;
+}
+
+class RetryBudget {
+ public:
+  RetryBudget() = default;
+  explicit RetryBudget(FleetHeader* fleet) noexcept : fleet_(fleet) {}
+
+  // Takes one retry token. Unconfigured while the reader publishes no budget.
+  [[nodiscard]] Acquire try_take() noexcept {
+    if (!fleet_ || fleet_->retry_budget_enabled.load(std::memory_order_relaxed) == 0) return Acquire::Unconfigured;
+    std::int64_t tokens = fleet_->retry_tokens.load(std::memory_order_relaxed);
+    while (tokens > 0) {
+      if (fleet_->retry_tokens.compare_exchange_weak(tokens, tokens - 1, std::memory_order_relaxed)) {
+        fleet_->retries_taken.fetch_add(1, std::memory_order_relaxed);
+        return Acquire::Granted;
+      }
+    }
+    fleet_->retries_refused.fetch_add(1, std::memory_order_relaxed);
+    return Acquire::Refused;
+  }
+
+ private:
+  FleetHeader* fleet_ = nullptr;
+};
+
+// Reader side: configure a bucket for `requests` per `period_ns` with bursts of `burst`.
+// Returns false when every bucket is taken by another group.
+inline bool configure_rate_bucket(RateBucket* buckets, NameId group, std::uint64_t requests, std::uint64_t period_ns,
+                                  std::uint64_t burst, const TickCalibration& cal) noexcept {
+  if (group == kNoName || requests == 0) return false;
+  RateBucket* slot = find_rate_bucket(buckets, group);
+  for (std::uint32_t i = 0; slot == nullptr && i < kRateBuckets; ++i)
+    if (buckets[i].name_id.load(std::memory_order_relaxed) == 0) slot = &buckets[i];
+  if (!slot) return false;
+  const std::uint64_t interval = cal.duration_to_ticks(period_ns / requests);
+  const std::uint64_t effective = interval == 0 ? 1 : interval;
+  slot->base_interval_ticks.store(effective, std::memory_order_relaxed);
+  slot->interval_ticks.store(effective, std::memory_order_relaxed);
+  slot->tolerance_ticks.store((burst > 0 ? burst - 1 : 0) * effective, std::memory_order_relaxed);
+  slot->shrunk.store(0, std::memory_order_relaxed);
+  // Publishes the settings (pairs with the acquire load in find_rate_bucket).
+  slot->name_id.store(group, std::memory_order_release);
+  return true;
+}
+
+}  // namespace telering
