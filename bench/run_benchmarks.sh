@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release (build-bench/) and runs them, printing their tables.
 #   bench/run_benchmarks.sh                 all four programs (~2.5 min on a quiet 2-core VM)
-#   BENCH_ONLY=record bench/run_benchmarks.sh   one of: record, throughput, overload, reader
+#   BENCH_ONLY=record bench/run_benchmarks.sh   one of: record, throughput, overload, fleet, reader
 #   BENCH_WAIT_IDLE=600 bench/run_benchmarks.sh  first wait (up to 600 s) for other load to stop
 # Extra CMake arguments: TELERING_BENCH_CMAKE_ARGS="..." (reader and tests are off by default
 # so that the benchmarks build even while those parts are being edited).
@@ -12,7 +12,7 @@ build=build-bench
 # shellcheck disable=SC2086
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTELERING_BUILD_BENCH=ON \
   -DTELERING_BUILD_TESTS=OFF -DTELERING_BUILD_READER=OFF ${TELERING_BENCH_CMAKE_ARGS:-} >/dev/null
-cmake --build "$build" -j"$(nproc)" --target bench_record bench_throughput bench_overload
+cmake --build "$build" -j"$(nproc)" --target bench_record bench_throughput bench_overload bench_fleet
 # bench_reader needs telering-reader's library: its own build directory, with the reader on.
 reader_build=build-bench-reader
 if [ "${BENCH_ONLY:-all}" = all ] || [ "${BENCH_ONLY:-all}" = reader ]; then
@@ -48,6 +48,9 @@ if [ "$only" = all ] || [ "$only" = throughput ]; then
 fi
 if [ "$only" = all ] || [ "$only" = overload ]; then
   echo; echo "== bench_overload"; "$build/bench/bench_overload" --benchmark_color=false
+fi
+if [ "$only" = all ] || [ "$only" = fleet ]; then
+  echo; echo "== bench_fleet"; "$build/bench/bench_fleet" --benchmark_color=false
 fi
 if [ "$only" = all ] || [ "$only" = reader ]; then
   # Throughput, decision latency, idle CPU, health-check cost, memory (~1 min).
