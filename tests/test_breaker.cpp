@@ -594,4 +594,70 @@ TEST(Breaker, HundredPercentThresholdOpensOnlyWhenEveryCallFails) {
   EXPECT_EQ(all_fail.state(), BreakerState::Open);
 }
 
+// ---------------------------------------------------------------------------------------
+// reconfigure (SIGHUP)
+
+TEST(Breaker, ReconfigureKeepsStateAndTheNewestCallsThatFitANewCountWindow) {
+  CircuitBreaker b;  // count window of 100, minimum 10, 50 %
+  for (int i = 0; i < 6; ++i) b.on_outcome(kOk, 0.1, kSecond);
+  for (int i = 0; i < 4; ++i) b.on_outcome(kFail, 0.1, kSecond);  // 40 %: stays CLOSED
+  ASSERT_EQ(b.state(), BreakerState::Closed);
+  BreakerConfig c;
+  c.sliding_window_size = 5;
+  c.minimum_number_of_calls = 5;
+  b.reconfigure(c);
+  // The newest 5 calls: 1 success, 4 failures.
+  EXPECT_EQ(b.metrics().calls_in_window, 5U);
+  EXPECT_EQ(b.metrics().failed_calls_in_window, 4U);
+  EXPECT_EQ(b.metrics().consecutive_failures, 4U);
+  EXPECT_EQ(b.config().sliding_window_size, 5U);
+  // The next outcome is judged by the new window: the oldest success leaves, 4 of 5 failed.
+  const auto t = b.on_outcome(kOk, 0.1, 2 * kSecond);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->to, BreakerState::Open);
+  EXPECT_DOUBLE_EQ(t->failure_rate, 80.0);  // [F, F, F, F, ok]
+}
+
+TEST(Breaker, ReconfigureKeepsAnOpenDeadlineAndUsesTheNewWaitForTheNextTrip) {
+  CircuitBreaker b;
+  trip(b, 10 * kSecond);
+  ASSERT_EQ(b.open_until_ns(), 70 * kSecond);
+  BreakerConfig c;
+  c.wait_duration_in_open = 5.0;
+  b.reconfigure(c);
+  EXPECT_EQ(b.state(), BreakerState::Open);
+  EXPECT_EQ(b.open_until_ns(), 70 * kSecond);
+  EXPECT_EQ(b.metrics().trips, 1U);
+  EXPECT_EQ(b.next_wait_ns(), 5 * kSecond);
+}
+
+TEST(Breaker, ReconfigureToAnotherWindowTypeRestartsTheWindow) {
+  CircuitBreaker b;
+  for (int i = 0; i < 5; ++i) b.on_outcome(kFail, 0.1, kSecond);
+  BreakerConfig c;
+  c.sliding_window_type = BreakerConfig::WindowType::TimeBased;
+  c.sliding_window_size = 10;
+  b.reconfigure(c);
+  EXPECT_EQ(b.metrics().calls_in_window, 0U);
+  EXPECT_EQ(b.metrics().consecutive_failures, 5U);  // a count of outcomes, not of the window
+  // And a time window keeps the seconds still inside a shorter one.
+  b.on_outcome(kOk, 0.1, 20 * kSecond);
+  b.on_outcome(kFail, 0.1, 25 * kSecond);
+  b.on_outcome(kFail, 0.1, 29 * kSecond);
+  c.sliding_window_size = 5;  // seconds 25..29
+  b.reconfigure(c);
+  EXPECT_EQ(b.metrics().calls_in_window, 2U);
+  EXPECT_EQ(b.metrics().failed_calls_in_window, 2U);
+}
+
+TEST(Breaker, ReconfigureWithAnInvalidConfigThrowsAndChangesNothing) {
+  CircuitBreaker b;
+  for (int i = 0; i < 3; ++i) b.on_outcome(kFail, 0.1, kSecond);
+  BreakerConfig bad;
+  bad.failure_rate_threshold = 150.0;
+  EXPECT_THROW(b.reconfigure(bad), std::invalid_argument);
+  EXPECT_EQ(b.config().failure_rate_threshold, 50.0);
+  EXPECT_EQ(b.metrics().calls_in_window, 3U);
+}
+
 }  // namespace

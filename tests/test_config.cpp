@@ -250,6 +250,18 @@ TEST(Config, PlainNumbersAreSecondsInDurationKeys) {
   EXPECT_EQ(c.publish_interval, 250ms);
 }
 
+TEST(Config, StateFileAndSnapshotIntervalWithTheirDefaultsAndErrors) {
+  EXPECT_EQ(ReaderConfig{}.snapshot_interval, 10000ms);
+  EXPECT_TRUE(ReaderConfig{}.state_file.empty());
+  const ReaderConfig c =
+      parse_config("[reader]\nstate_file = \"/var/lib/telering/reader.state\"\nsnapshot_interval = \"30s\"\n", "reader.toml");
+  EXPECT_EQ(c.state_file, "/var/lib/telering/reader.state");
+  EXPECT_EQ(c.snapshot_interval, 30000ms);
+  EXPECT_EQ(error_of("[reader]\nsnapshot_interval = \"50ms\"\n"),
+            "reader.toml:2: reader.snapshot_interval: must be at least 100 ms");
+  EXPECT_EQ(error_of("[reader]\nstate_file = 3\n"), "reader.toml:2: reader.state_file: must be a string, got an integer");
+}
+
 TEST(Config, TomlSyntaxErrorNamesSourceAndLine) {
   const std::string message = error_of("[reader]\nreport_interval = \"15m\"\npublish_interval = = 3\n");
   ASSERT_FALSE(message.empty());

@@ -806,6 +806,92 @@ TEST(Engine, ReloadKeepsBreakerStateAndCommandRegisteredStrategies) {
   EXPECT_EQ(w.breaker_state("market_scanner"), BreakerState::HalfOpen);
 }
 
+TEST(Engine, ReloadKeepsActiveBackoffsAndAlertDedup) {
+  EngineRig rig;
+  Writer& w = rig.w();
+  w.error("api_rate_limit", Severity::Medium);
+  w.error("insufficient_balance", Severity::High);
+  w.error("api_connection", Severity::High);
+  const std::uint64_t now = rig.at(kSecond);
+  rig.pump(now);
+  ASSERT_TRUE(w.in_backoff("api_rate_limit"));
+  ASSERT_EQ(rig.engine().take_alerts().size(), 1U);
+
+  rig.engine().reload(parse_config(
+      "[[strategies]]\nerror_type = \"api_connection\"\naction = \"RETRY\"\nmax_retries = 2\n", "reloaded.toml"));
+  const auto rate = rig.engine().recovery().state("api_rate_limit");
+  ASSERT_TRUE(rate.has_value());
+  EXPECT_EQ(rate->backoff_until_ns, now + 30 * kSecond);
+  // A rate limit inside the backoff still makes no new decision, and the writer still waits.
+  const std::uint64_t seq = rig.board().snapshot(w.error_type("api_rate_limit")).decision_seq;
+  w.error("api_rate_limit", Severity::Medium);
+  w.error("insufficient_balance", Severity::High);  // same incident: no second alert
+  rig.pump(rig.at(2 * kSecond));
+  EXPECT_EQ(rig.board().snapshot(w.error_type("api_rate_limit")).decision_seq, seq);
+  EXPECT_EQ(w.backoff_until("api_rate_limit"), now + 30 * kSecond);
+  EXPECT_TRUE(rig.engine().take_alerts().empty());
+  // The new strategy applies from the next decision, counting the retry already granted:
+  // 1 of 2 used, one more, then exhausted.
+  w.error("api_connection", Severity::High);
+  rig.pump(rig.at(3 * kSecond));
+  EXPECT_EQ(rig.board().snapshot(w.error_type("api_connection")).retry_permits, 0U);
+  EXPECT_EQ(rig.engine().recovery().state("api_connection")->attempts, 2U);
+  EXPECT_EQ(rig.board().snapshot(w.error_type("api_connection")).backoff_until_ns, rig.at(3 * kSecond) + 2 * kSecond);
+}
+
+TEST(Engine, ReloadAppliesNewBreakerThresholdsToExistingBreakersKeepingTheirState) {
+  EngineRig rig;
+  Writer& w = rig.w();
+  for (int i = 0; i < 10; ++i) w.call_outcome("market_scanner", false, 0.1);  // trips (default 50 %)
+  w.call_outcome("order_router", true, 0.1);
+  w.call_outcome("order_router", false, 0.1);
+  rig.pump(rig.at(kSecond));
+  ASSERT_TRUE(w.breaker_open("market_scanner"));
+  ASSERT_EQ(w.breaker_state("order_router"), BreakerState::Closed);
+
+  rig.engine().reload(parse_config(
+      "[breakers.default]\nconsecutive_failures_threshold = 2\nwait_duration_in_open = \"5s\"\n", "reloaded.toml"));
+  std::vector<BreakerView> breakers = rig.engine().breakers();
+  ASSERT_EQ(breakers.size(), 2U);
+  // market_scanner stays OPEN with its deadline (60 s from the trip), order_router keeps its
+  // window (2 calls, 1 failure in a row) and now has the new rule.
+  EXPECT_EQ(breakers[0].metrics.state, BreakerState::Open);
+  EXPECT_EQ(breakers[0].metrics.open_until_ns, rig.at(kSecond) + 60 * kSecond);
+  EXPECT_EQ(breakers[1].metrics.calls_in_window, 2U);
+  EXPECT_EQ(breakers[1].metrics.consecutive_failures, 1U);
+  w.call_outcome("order_router", false, 0.1);  // the 2nd failure in a row
+  rig.pump(rig.at(2 * kSecond));
+  EXPECT_TRUE(w.breaker_open("order_router"));
+  EXPECT_EQ(rig.board().snapshot(w.component("order_router")).rule, static_cast<std::uint8_t>(BreakerRule::ConsecutiveFailures));
+  EXPECT_EQ(rig.engine().breakers()[1].metrics.open_until_ns, rig.at(2 * kSecond) + 5 * kSecond);  // the new wait
+}
+
+TEST(Engine, HealthStatusChangeIsPublishedAtOnceNotAtTheNextInterval) {
+  EngineRig rig;
+  Writer& w = rig.w();
+  w.scan_time(10.0);
+  rig.pump(rig.at(0));
+  ASSERT_EQ(rig.board().overall_health(), HealthStatus::Healthy);
+  const std::uint64_t reports = rig.engine().stats().reports_published;
+  // A healthy record changes nothing: no extra report.
+  w.scan_time(11.0);
+  rig.pump(rig.at(100'000'000));
+  EXPECT_EQ(rig.engine().stats().reports_published, reports);
+  // A critical scan average (> 90 s) 200 ms into the 1 s interval goes out on that tick.
+  for (int i = 0; i < 10; ++i) w.scan_time(500.0);
+  rig.pump(rig.at(200'000'000));
+  EXPECT_EQ(rig.board().overall_health(), HealthStatus::Critical);
+  EXPECT_EQ(rig.board().snapshot(w.bot_id()).health, HealthStatus::Critical);
+  EXPECT_EQ(rig.engine().stats().reports_published, reports + 1);
+  EXPECT_EQ(rig.report_snapshot().published_mono_ns, rig.at(200'000'000));
+  // Re-grading is rate limited: records 5 ms later are graded on a tick >= 10 ms later.
+  for (int i = 0; i < 300; ++i) w.scan_time(1.0);
+  rig.pump(rig.at(205'000'000));
+  EXPECT_EQ(rig.board().overall_health(), HealthStatus::Critical);
+  rig.pump(rig.at(210'000'000));
+  EXPECT_EQ(rig.board().overall_health(), HealthStatus::Healthy);
+}
+
 TEST(Engine, ReloadKeepsAPublishedShutdownRequestInTheReport) {
   EngineRig rig(parse_config("[[strategies]]\nerror_type = \"fatal\"\naction = \"SHUTDOWN\"\n", "reader.toml"));
   rig.w().error("fatal", Severity::Critical);

@@ -417,4 +417,31 @@ TEST(Recovery, InvalidConfigThrows) {
   EXPECT_THROW(RecoveryEngine{c}, std::invalid_argument);
 }
 
+TEST(Recovery, AdoptStateKeepsBackoffsAttemptsAlertDedupEpochsAndShutdownAcrossAReload) {
+  RecoveryEngine old;
+  old.attempt_recovery("api_rate_limit", Severity::Medium, sec(100));      // backoff until 130
+  old.attempt_recovery("api_connection", Severity::High, sec(100));        // retry 1 (1 s)
+  old.attempt_recovery("api_connection", Severity::High, sec(101));        // retry 2 (2 s)
+  old.attempt_recovery("insufficient_balance", Severity::High, sec(100));  // alerted
+  old.attempt_recovery("position_not_found", Severity::Medium, sec(100));  // epoch 1
+  ASSERT_TRUE(old.register_recovery_strategy("fatal", Severity::Critical, RecoveryAction::Shutdown));
+  old.attempt_recovery("fatal", Severity::Critical, sec(100));
+
+  RecoveryEngine fresh;  // the reloaded config's engine
+  ASSERT_TRUE(fresh.register_recovery_strategy("fatal", Severity::Critical, RecoveryAction::Shutdown));
+  fresh.adopt_state(std::move(old));
+  EXPECT_EQ(fresh.state("api_rate_limit")->backoff_until_ns, sec(130));
+  EXPECT_FALSE(fresh.should_trigger_recovery("api_rate_limit", sec(120)));
+  EXPECT_FALSE(fresh.should_trigger_recovery("insufficient_balance", sec(120)));  // dedup kept
+  EXPECT_EQ(fresh.global_reset_epoch(), 1U);
+  EXPECT_TRUE(fresh.shutdown_requested());
+  // The delay sequence goes on where it was: the 3rd retry waits 4 s, not 1 s.
+  const auto d = fresh.attempt_recovery("api_connection", Severity::High, sec(110));
+  EXPECT_EQ(d.action, RecoveryAction::Retry);
+  EXPECT_EQ(d.attempt, 3U);
+  EXPECT_EQ(d.backoff_until_ns, sec(114));
+  // A RESET after the reload continues the epochs.
+  EXPECT_EQ(fresh.attempt_recovery("position_not_found", Severity::Medium, sec(110)).reset_epoch, 2U);
+}
+
 }  // namespace

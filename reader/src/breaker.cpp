@@ -76,16 +76,81 @@ void BreakerConfig::validate() const {
 
 CircuitBreaker::CircuitBreaker(const BreakerConfig& config) : config_(config) {
   config_.validate();
+  allocate_window();
+}
+
+// All window memory is allocated here (construction or reconfigure), once: nothing grows
+// with traffic or time.
+void CircuitBreaker::allocate_window() {
   // resilience4j: a count-based window can never hold more calls than its size, so a larger
   // minimum would switch the rate rules off; clamp it instead.
   minimum_calls_ = config_.sliding_window_type == BreakerConfig::WindowType::CountBased
                        ? std::min(config_.minimum_number_of_calls, config_.sliding_window_size)
                        : config_.minimum_number_of_calls;
-  // All window memory is allocated here, once: nothing grows with traffic or time.
+  ring_.clear();
+  buckets_.clear();
   if (config_.sliding_window_type == BreakerConfig::WindowType::CountBased)
     ring_.assign(config_.sliding_window_size, 0);
   else
     buckets_.assign(config_.sliding_window_size, Bucket{});
+  ring_next_ = 0;
+  newest_second_ = 0;
+  calls_ = failures_ = slow_ = 0;
+}
+
+std::vector<std::uint8_t> CircuitBreaker::window_calls() const {
+  std::vector<std::uint8_t> out;
+  if (ring_.empty()) return out;
+  out.reserve(calls_);
+  // The ring fills from slot 0, so until it is full the oldest call is slot 0; once full,
+  // the oldest is the slot the next call overwrites.
+  const std::size_t start = calls_ == ring_.size() ? ring_next_ : 0;
+  for (std::size_t i = 0; i < calls_; ++i) out.push_back(ring_[(start + i) % ring_.size()]);
+  return out;
+}
+
+std::vector<CircuitBreaker::Bucket> CircuitBreaker::window_buckets() const {
+  std::vector<Bucket> out;
+  for (const Bucket& b : buckets_)
+    if (b.calls != 0) out.push_back(b);
+  return out;
+}
+
+void CircuitBreaker::load_window(const std::vector<std::uint8_t>& calls, const std::vector<Bucket>& buckets,
+                                 std::uint64_t newest_second) noexcept {
+  if (!ring_.empty()) {
+    const std::size_t keep = std::min(calls.size(), ring_.size());
+    for (std::size_t i = calls.size() - keep; i < calls.size(); ++i) {
+      ring_[ring_next_] = static_cast<std::uint8_t>(calls[i] & (kCallFailed | kCallSlow));
+      ring_next_ = (ring_next_ + 1) % ring_.size();
+      ++calls_;
+      failures_ += (calls[i] & kCallFailed) ? 1 : 0;
+      slow_ += (calls[i] & kCallSlow) ? 1 : 0;
+    }
+  } else if (!buckets_.empty()) {
+    newest_second_ = newest_second;
+    const std::uint64_t size = buckets_.size();
+    for (const Bucket& b : buckets) {
+      // Only seconds inside [newest - size + 1, newest] belong to the window.
+      if (b.second > newest_second || newest_second - b.second >= size) continue;
+      Bucket& slot = buckets_[b.second % size];
+      slot = b;
+      calls_ += b.calls;
+      failures_ += b.failures;
+      slow_ += b.slow;
+    }
+  }
+}
+
+void CircuitBreaker::reconfigure(const BreakerConfig& config) {
+  config.validate();  // before anything changes
+  const bool same_type = config.sliding_window_type == config_.sliding_window_type;
+  const std::vector<std::uint8_t> calls = window_calls();
+  const std::vector<Bucket> buckets = window_buckets();
+  const std::uint64_t newest = newest_second_;
+  config_ = config;
+  allocate_window();
+  if (same_type) load_window(calls, buckets, newest);
 }
 
 void CircuitBreaker::clear_window() noexcept {

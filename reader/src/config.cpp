@@ -324,6 +324,8 @@ ReaderConfig parse_config(std::string_view toml_text, std::string_view source) {
     s->duration("shared_lane_stuck_timeout", c.shared_lane_stuck_timeout, std::chrono::milliseconds(10));
     s->integer("max_records_per_poll", c.max_records_per_poll, 1, 1 << 24);
     s->string("http", c.http_address);
+    s->string("state_file", c.state_file);
+    s->duration("snapshot_interval", c.snapshot_interval, std::chrono::milliseconds(100));
     if (auto idle = s->table("idle")) {
       idle->integer("spins", c.idle.spins, 0, 1'000'000'000);
       idle->integer("yields", c.idle.yields, 0, 1'000'000'000);

@@ -62,7 +62,14 @@ ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOption
     std::fflush(stdout);
   };
   const std::uint64_t now = monotonic_ns();
-  engine_ = std::make_unique<Engine>(std::move(config), segment, now, wall_ns() - static_cast<std::int64_t>(now));
+  wall_offset_ns_ = wall_ns() - static_cast<std::int64_t>(now);
+  const std::string state_file = config.state_file;
+  engine_ = std::make_unique<Engine>(std::move(config), segment, now, wall_offset_ns_);
+  if (!state_file.empty()) {
+    restore(state_file, now);
+    snapshots_ = std::make_unique<SnapshotWriter>(state_file, segment.name());
+    next_snapshot_ns_ = now + ns(engine_->config().snapshot_interval);
+  }
   next_summary_ns_ = now + ns(engine_->config().report_interval);
   heartbeat(now);
   if (options_.metrics) {
@@ -79,6 +86,47 @@ ReaderLoop::~ReaderLoop() {
   std::uint32_t me = current_pid();
   // Releases the reader slot; writers see the stale heartbeat and report UNKNOWN.
   h.reader_pid.compare_exchange_strong(me, 0, std::memory_order_release, std::memory_order_relaxed);
+}
+
+void ReaderLoop::restore(const std::string& path, std::uint64_t now_ns) {
+  const SnapshotClock now{now_ns, static_cast<std::int64_t>(now_ns) + wall_offset_ns_, SnapshotClock::now().boot_id};
+  restored_ = load_snapshot_file(path, segment_->name(), now.wall_ns);
+  if (!restored_.snapshot) return;
+  const DecodedSnapshot& snap = *restored_.snapshot;
+  const TimeShift shift = TimeShift::between(snap.at, now);
+  try {
+    engine_->restore_state(snap.state, shift, now_ns);
+    spdlog::info("state restored from {} (taken {:.1f} s ago, {} boot)", path,
+                 static_cast<double>(now.wall_ns - snap.at.wall_ns) / 1e9, shift.same_boot ? "same" : "another");
+  } catch (const std::exception& e) {
+    // Parsed and checksummed, yet not a state this reader can use (a reader bug, or a
+    // hand-edited file with a valid checksum): same treatment as a corrupt file.
+    restored_.refused = std::string("unusable state: ") + e.what();
+    restored_.snapshot.reset();
+    restored_.moved_to = set_snapshot_aside(path, now.wall_ns);
+    spdlog::error("state file {} refused: {}; starting clean{}", path, restored_.refused,
+                  restored_.moved_to.empty() ? std::string() : " (kept as " + restored_.moved_to + ")");
+    ReaderConfig config = engine_->config();
+    engine_.reset();
+    engine_ = std::make_unique<Engine>(std::move(config), *segment_, now_ns, wall_offset_ns_);
+  }
+}
+
+// Cost, measured (2-vCPU AMD EPYC VM, -O2; test_snapshot's FullStateSnapshotCost prints it)
+// for a full state — 64 bots with full 100-sample windows, a 1000-entry error history, 100
+// breakers, ~400 KB of JSON: building the JSON tree here takes 1.1-2.8 ms; dumping it (1.7-3.8
+// ms) and write + fsync + rename + directory fsync (11-15 ms) run on the SnapshotWriter's thread.
+// So the drain loop stalls at most ~3 ms once per snapshot_interval (10 s by default),
+// which the lanes absorb, instead of ~20 ms with the I/O inline.
+void ReaderLoop::save_snapshot(std::uint64_t now_ns, bool wait) {
+  if (!snapshots_) return;
+  const std::uint64_t start = monotonic_ns();
+  nlohmann::json state = engine_->save_state();
+  last_snapshot_build_ns_ = monotonic_ns() - start;
+  snapshots_->submit(std::move(state),
+                     SnapshotClock{now_ns, static_cast<std::int64_t>(now_ns) + wall_offset_ns_, SnapshotClock::now().boot_id});
+  next_snapshot_ns_ = now_ns + ns(engine_->config().snapshot_interval);
+  if (wait) snapshots_->flush();
 }
 
 void ReaderLoop::heartbeat(std::uint64_t now_ns) noexcept {
@@ -110,6 +158,7 @@ std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
     print_report(now_ns);
     next_summary_ns_ = now_ns + ns(engine_->config().report_interval);
   }
+  if (snapshots_ && now_ns >= next_snapshot_ns_) save_snapshot(now_ns, false);
   return s.delivered + s.malformed;
 }
 
@@ -172,8 +221,11 @@ void ReaderLoop::run(const std::atomic<bool>& stop, std::atomic<bool>& reload, c
     if (turn(monotonic_ns()) != 0) idle_.reset();
     else idle_.idle();
   }
-  // Stop: take what is still in the rings so nothing recorded before the stop is lost.
-  drain_all(monotonic_ns());
+  // Stop: take what is still in the rings so nothing recorded before the stop is lost,
+  // and keep the state for the next start.
+  const std::uint64_t now = monotonic_ns();
+  drain_all(now);
+  save_snapshot(now, true);
 }
 
 }  // namespace telering::reader

@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
   app.add_option("--http", http_address,
                  "serve /metrics, /health and /-/ready on ADDR:PORT (e.g. 127.0.0.1:9464; a bare PORT binds loopback); "
                  "overrides [reader] http; off when neither is given");
+  std::string state_file;
+  app.add_option("--state-file", state_file,
+                 "keep the reader's state (windows, error history, breakers, backoffs) in PATH: restored at start, "
+                 "written every [reader] snapshot_interval and at shutdown; overrides [reader] state_file");
   app.add_flag("--once", once, "drain what is in the segment, print one report and exit");
   app.add_flag("--json", json, "print reports as JSON (one object per line) instead of the seed's text summary");
   app.add_option("--lanes", geometry.lane_count, "lanes, if this reader creates the segment")->capture_default_str();
@@ -92,6 +96,7 @@ int main(int argc, char** argv) {
   try {
     if (!config_path.empty()) config = telering::reader::load_config(config_path);
     if (!report_interval.empty()) config.report_interval = telering::reader::parse_duration(report_interval);
+    if (!state_file.empty()) config.state_file = state_file;
   } catch (const telering::reader::ConfigError& e) {
     return fail(e.what(), 2);
   } catch (const std::invalid_argument& e) {
@@ -148,6 +153,7 @@ int main(int argc, char** argv) {
       const std::uint64_t now = telering::monotonic_ns();
       loop.drain_all(now);
       loop.print_report(now);
+      loop.save_snapshot(now, true);
       return 0;
     }
     install_signal_handlers();

@@ -135,6 +135,13 @@ std::optional<RecoveryTypeState> RecoveryEngine::state(std::string_view error_ty
   return it->second.s;
 }
 
+std::vector<std::pair<std::string, RecoveryTypeState>> RecoveryEngine::states() const {
+  std::vector<std::pair<std::string, RecoveryTypeState>> out;
+  out.reserve(states_.size());
+  for (const auto& [type, e] : states_) out.emplace_back(type, e.s);
+  return out;
+}
+
 std::optional<RecoveryStrategy> RecoveryEngine::effective_strategy(std::string_view error_type,
                                                                    Severity severity) const {
   if (const RecoveryStrategy* s = strategy(error_type)) return *s;
@@ -215,6 +222,40 @@ RecoveryEngine::TypeEntry& RecoveryEngine::touch(std::string_view error_type, co
   e.s.last_error_ns = std::max(e.s.last_error_ns, now_ns);
   e.s.errors_in_incident += 1;
   return e;
+}
+
+void RecoveryEngine::rebuild_backoff(std::string_view error_type, TypeEntry& e) const {
+  const RecoveryStrategy* st = strategy(error_type);
+  if (st == nullptr || e.s.incident == 0) {
+    e.backoff = Backoff(st ? st->backoff : BackoffPolicy{});
+    return;
+  }
+  // Same policy and seed as touch() picks for a new incident.
+  BackoffPolicy policy = st->backoff;
+  if (st->action == RecoveryAction::Retry) policy.max_attempts = st->max_retries;
+  if (st->action == RecoveryAction::Backoff) policy.max_attempts = UINT32_MAX;
+  e.backoff = Backoff(policy, backoff_seed(error_type, e.s.incident));
+  // Only RETRY and a BACKOFF without a fixed wait draw one delay per attempt.
+  const bool draws = st->action == RecoveryAction::Retry ||
+                     (st->action == RecoveryAction::Backoff && !(st->backoff_seconds > 0.0));
+  if (draws)
+    for (std::uint32_t i = 0; i < e.s.attempts; ++i) (void)e.backoff.next_delay_ns();
+}
+
+void RecoveryEngine::adopt_state(RecoveryEngine&& previous) {
+  states_ = std::move(previous.states_);
+  previous.states_.clear();
+  while (states_.size() > config_.max_tracked_types) {
+    auto victim = std::min_element(states_.begin(), states_.end(), [](const auto& a, const auto& b) {
+      return a.second.s.last_error_ns < b.second.s.last_error_ns;
+    });
+    states_.erase(victim);
+    ++previous.evicted_;
+  }
+  for (auto& [type, entry] : states_) rebuild_backoff(type, entry);
+  global_reset_epoch_ = std::max(global_reset_epoch_, previous.global_reset_epoch_);
+  evicted_ += previous.evicted_;
+  shutdown_ = shutdown_ || previous.shutdown_;
 }
 
 RecoveryDecision RecoveryEngine::attempt_recovery(std::string_view error_type, Severity severity,

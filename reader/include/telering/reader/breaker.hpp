@@ -41,6 +41,10 @@
 
 namespace telering::reader {
 
+namespace detail {
+struct SnapshotAccess;  // snapshot.cpp: saves and restores the private state
+}  // namespace detail
+
 using telering::BreakerState;
 
 // Why a transition happened. Published on the board's `rule` byte: append only.
@@ -146,7 +150,18 @@ class CircuitBreaker {
   // The wait the next trip would use (after growth), in ns.
   [[nodiscard]] std::uint64_t next_wait_ns() const noexcept;
 
+  // SIGHUP: adopts a new config and keeps the state (CLOSED/OPEN/..., open_until, probes,
+  // trip counts and wait growth, consecutive failures). The window's calls are kept when the
+  // window type is unchanged — the newest ones that fit a count window of the new size, or
+  // the seconds still inside a time window of the new length — and dropped otherwise (a
+  // count cannot be turned into seconds). The new thresholds apply from the next outcome;
+  // a wait already running keeps its deadline. Throws std::invalid_argument (and changes
+  // nothing) for an invalid config.
+  void reconfigure(const BreakerConfig& config);
+
  private:
+  friend struct detail::SnapshotAccess;
+
   // Per-call flags in the count-based ring.
   static constexpr std::uint8_t kCallFailed = 0x1;
   static constexpr std::uint8_t kCallSlow = 0x2;
@@ -161,6 +176,13 @@ class CircuitBreaker {
   void record(bool failed, bool slow, std::uint64_t now_ns) noexcept;
   void advance_time_window(std::uint64_t now_ns) noexcept;
   void clear_window() noexcept;
+  void allocate_window();
+  // The window's calls oldest first (count based) or its live buckets (time based).
+  [[nodiscard]] std::vector<std::uint8_t> window_calls() const;
+  [[nodiscard]] std::vector<Bucket> window_buckets() const;
+  // Refills a freshly allocated, empty window; keeps what fits the current geometry.
+  void load_window(const std::vector<std::uint8_t>& calls, const std::vector<Bucket>& buckets,
+                   std::uint64_t newest_second) noexcept;
   [[nodiscard]] double window_failure_rate() const noexcept;
   [[nodiscard]] double window_slow_rate() const noexcept;
   [[nodiscard]] bool slow_rule_on() const noexcept { return config_.slow_call_rate_threshold < 100.0; }

@@ -65,6 +65,11 @@ struct ReaderConfig {
   BreakerConfig default_breaker;
   std::map<std::string, BreakerConfig, std::less<>> breakers;  // per component name
 
+  // Reader restart without amnesia (snapshot.hpp): where the state is kept ("" = nowhere;
+  // --state-file overrides it) and how often it is written besides at clean shutdown.
+  std::string state_file;
+  std::chrono::milliseconds snapshot_interval{10'000};
+
   std::string http_address;                            // "127.0.0.1:9464"; empty = off
   AlertConfig alerts;
 

@@ -20,7 +20,10 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "telering/decision_board.hpp"
 #include "telering/drain.hpp"
@@ -35,6 +38,8 @@
 #include "telering/segment.hpp"
 
 namespace telering::reader {
+
+struct TimeShift;  // snapshot.hpp
 
 // Board `rule` codes for recovery decisions (breaker transitions use BreakerRule values,
 // which stay below kRuleRecoveryBase).
@@ -105,8 +110,21 @@ class Engine {
   void tick(std::uint64_t now_ns);
 
   // SIGHUP: new thresholds, windows, strategies and breaker settings. Breakers keep their
-  // state; strategies registered by bot commands are kept.
+  // state and adopt their new config (CircuitBreaker::reconfigure); recovery keeps every
+  // type's incident, attempts, backoff deadline, reset epoch and alert dedup, and the new
+  // strategies apply from the next decision; strategies registered by bot commands are kept.
   void reload(ReaderConfig config);
+
+  // The state a restarted reader needs (snapshot.hpp lists it), as JSON. Bounded: windows
+  // and the error history are copied at most 1000 entries each. Built on the loop thread.
+  [[nodiscard]] nlohmann::json save_state() const;
+  // Restores save_state()'s output into this (freshly constructed) engine, mapping the
+  // snapshot's monotonic times with `shift`, then republishes every restored decision on
+  // the board (breaker states and open-until, active backoffs, reset epochs, shutdown) and
+  // the report. Names are interned, so a fresh segment gets them before any writer does.
+  // Throws (SnapshotError, nlohmann::json::exception) on a malformed state; the engine is
+  // then half-restored and must be discarded.
+  void restore_state(const nlohmann::json& state, const TimeShift& shift, std::uint64_t now_ns);
 
   [[nodiscard]] HealthReport health_report(std::uint64_t now_ns) const;  // overall: worst of host and bots
   [[nodiscard]] std::optional<HealthReport> bot_health_report(NameId bot, std::uint64_t now_ns) const;
@@ -138,6 +156,7 @@ class Engine {
     PerformanceMonitor monitor;
     std::uint64_t last_seen_ns = 0;
     HealthStatus status = HealthStatus::Unknown;
+    bool dirty = false;  // got records since it was last graded (see regrade_dirty)
   };
   struct Breaker {
     std::string component;
@@ -162,6 +181,8 @@ class Engine {
   void publish_transition(NameId id, const Breaker& b, const BreakerTransition& t, std::string_view why);
   void publish_recovery(NameId type_id, NameId component_id, const RecoveryDecision& d, std::uint64_t now_ns);
   void publish_report(std::uint64_t now_ns);
+  void regrade_dirty(std::uint64_t now_ns);
+  void republish(std::uint64_t now_ns, const std::vector<std::pair<NameId, std::uint64_t>>& epochs, std::uint64_t global_epoch);
   void record_decision(std::uint64_t seq, std::uint64_t now_ns, std::string subject, std::string what, std::string rule);
   void raise_alert(std::string key, std::string text, Severity severity, std::uint64_t now_ns);
   double* metric_slot(std::vector<double*>& index, std::map<std::string, double, std::less<>>& values, NameId id);
@@ -198,6 +219,10 @@ class Engine {
   std::uint64_t next_publish_ns_ = 0;
   bool report_requested_ = true;
   bool shutdown_published_ = false;
+  // Bots that got records since the last grading: a status change is published within
+  // kRegradeIntervalNs instead of waiting for the next publish_interval.
+  std::vector<NameId> dirty_bots_;
+  std::uint64_t next_regrade_ns_ = 0;
 };
 
 }  // namespace telering::reader

@@ -43,6 +43,11 @@
 
 namespace telering::reader {
 
+namespace detail {
+struct SnapshotAccess;  // snapshot.cpp: saves and restores the private state
+}  // namespace detail
+
+
 struct ErrorEvent {
   std::string error_type;
   std::string component;
@@ -87,6 +92,8 @@ struct ErrorLogConfig {
 
 class ErrorLog {
  public:
+  friend struct detail::SnapshotAccess;
+
   static constexpr std::size_t kMaxFieldBytes = 256;
   static constexpr std::uint32_t kRateWindowSeconds = 60;
 

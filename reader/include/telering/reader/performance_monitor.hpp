@@ -31,6 +31,11 @@
 
 namespace telering::reader {
 
+namespace detail {
+struct SnapshotAccess;  // snapshot.cpp: saves and restores the private state
+}  // namespace detail
+
+
 struct PerformanceMonitorConfig {
   std::size_t window_size = RollingWindow::kDefaultCapacity;  // samples per rolling window
   std::uint32_t error_window_seconds = 900;  // window the error/warning thresholds apply to
@@ -43,6 +48,8 @@ struct PerformanceMonitorConfig {
 
 class PerformanceMonitor {
  public:
+  friend struct detail::SnapshotAccess;
+
   static constexpr double kBytesPerMb = 1024.0 * 1024.0;
 
   // Throws std::invalid_argument if the config is invalid (set-up time only).

@@ -8,6 +8,13 @@
 // tick; neither ever waits for a scrape or a webhook (see metrics_exporter.hpp and
 // alert_sender.hpp). The loop claims the segment's reader slot (pid, start time, generation) and
 // refuses to start while another live reader holds it.
+//
+// With a state file (ReaderConfig::state_file, --state-file) the loop restores the Engine's
+// state from it at construction (a refused file is set aside and the loop starts clean, see
+// snapshot.hpp) and saves it every snapshot_interval and when run() stops. A loop destroyed
+// without run() stopping (a crash, as far as the file is concerned) leaves the last
+// periodic snapshot; records still in the rings are not lost either way, since the rings
+// live in the segment and the next loop drains them.
 #pragma once
 
 #include <atomic>
@@ -21,6 +28,7 @@
 #include "telering/reader/engine.hpp"
 #include "telering/reader/idle_strategy.hpp"
 #include "telering/reader/metrics_exporter.hpp"
+#include "telering/reader/snapshot.hpp"
 #include "telering/segment.hpp"
 
 namespace telering::reader {
@@ -64,9 +72,22 @@ class ReaderLoop {
   // does this every publish interval and at the end of drain_all.
   void publish_metrics(std::uint64_t now_ns);
 
+  // Builds the state on this thread and hands it to the snapshot writer's thread; with
+  // `wait`, returns once it is on disk. No-op without a state file. turn() calls it every
+  // snapshot_interval, run() once more when it stops.
+  void save_snapshot(std::uint64_t now_ns, bool wait);
+  // nullptr without a state file.
+  [[nodiscard]] SnapshotWriter* snapshot_writer() noexcept { return snapshots_.get(); }
+  // What happened to the state file at start.
+  [[nodiscard]] const LoadedSnapshot& restore_outcome() const noexcept { return restored_; }
+  [[nodiscard]] bool restored() const noexcept { return restored_.snapshot.has_value(); }
+  // Time save_snapshot spent on this thread building the state, last call.
+  [[nodiscard]] std::uint64_t last_snapshot_build_ns() const noexcept { return last_snapshot_build_ns_; }
+
  private:
   void heartbeat(std::uint64_t now_ns) noexcept;
   void forward_alerts();
+  void restore(const std::string& path, std::uint64_t now_ns);
 
   const Segment* segment_;
   ReaderOptions options_;
@@ -82,6 +103,11 @@ class ReaderLoop {
   std::uint64_t next_metrics_ns_ = 0;
   std::uint64_t last_turn_ns_ = 0;
   std::uint64_t max_turn_gap_ns_ = 0;
+  std::int64_t wall_offset_ns_ = 0;  // wall minus monotonic at construction
+  std::unique_ptr<SnapshotWriter> snapshots_;  // only with a state file
+  LoadedSnapshot restored_;
+  std::uint64_t next_snapshot_ns_ = 0;
+  std::uint64_t last_snapshot_build_ns_ = 0;
 };
 
 }  // namespace telering::reader

@@ -40,6 +40,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "telering/backoff.hpp"
@@ -47,6 +48,11 @@
 #include "telering/record.hpp"  // Severity
 
 namespace telering::reader {
+
+namespace detail {
+struct SnapshotAccess;  // snapshot.cpp: saves and restores the private state
+}  // namespace detail
+
 
 // The seed's RecoveryAction lives in core (layout.hpp): the board publishes it.
 using telering::RecoveryAction;
@@ -104,6 +110,8 @@ struct RecoveryTypeState {
 
 class RecoveryEngine {
  public:
+  friend struct detail::SnapshotAccess;
+
   // Installs the built-ins. Throws std::invalid_argument for an invalid config.
   explicit RecoveryEngine(const RecoveryConfig& config = {});
 
@@ -128,12 +136,22 @@ class RecoveryEngine {
   RecoveryDecision attempt_recovery(std::string_view error_type, Severity severity, std::uint64_t now_ns);
 
   [[nodiscard]] std::optional<RecoveryTypeState> state(std::string_view error_type) const;
+  // Every tracked type's state, by type name (allocates; for restore and reports).
+  [[nodiscard]] std::vector<std::pair<std::string, RecoveryTypeState>> states() const;
   [[nodiscard]] std::uint64_t global_reset_epoch() const noexcept { return global_reset_epoch_; }
   [[nodiscard]] bool shutdown_requested() const noexcept { return shutdown_; }
   void clear_shutdown() noexcept { shutdown_ = false; }
   [[nodiscard]] std::size_t tracked_types() const noexcept { return states_.size(); }
   [[nodiscard]] std::uint64_t evicted_types() const noexcept { return evicted_; }
   [[nodiscard]] const RecoveryConfig& config() const noexcept { return config_; }
+
+  // SIGHUP: takes over `previous`'s per-type state (incidents, attempts, backoff deadlines,
+  // reset epochs, alert dedup), its global reset epoch, eviction count and shutdown flag.
+  // Strategies stay this engine's; each type's delay sequence is rebuilt under its current
+  // strategy (replaying the attempts already made), so new settings apply from the next
+  // decision and an active backoff keeps its deadline. States beyond max_tracked_types are
+  // dropped, oldest last error first.
+  void adopt_state(RecoveryEngine&& previous);
 
  private:
   struct TypeEntry {
@@ -148,6 +166,9 @@ class RecoveryEngine {
   [[nodiscard]] bool permits(const RecoveryStrategy& st, const RecoveryTypeState* s, std::uint64_t now_ns) const;
   [[nodiscard]] std::uint64_t backoff_seed(std::string_view error_type, std::uint64_t incident) const noexcept;
   TypeEntry& touch(std::string_view error_type, const RecoveryStrategy& st, std::uint64_t now_ns);
+  // The delay sequence `touch` would have built for the entry's incident under the current
+  // strategy, advanced by the attempts already made (the sequence is deterministic).
+  void rebuild_backoff(std::string_view error_type, TypeEntry& e) const;
 
   RecoveryConfig config_;
   std::uint64_t quiet_ns_ = 0;

@@ -21,8 +21,15 @@
 
 namespace telering::reader {
 
+namespace detail {
+struct SnapshotAccess;  // snapshot.cpp: saves and restores the private state
+}  // namespace detail
+
+
 class RollingWindow {
  public:
+  friend struct detail::SnapshotAccess;
+
   static constexpr std::size_t kDefaultCapacity = 100;  // the seed's rolling window length
 
   // Throws std::invalid_argument when capacity is 0 (set-up time only).
@@ -144,6 +151,8 @@ class RollingWindow {
 // their own second as long as it is inside the window; older ones count in total() only.
 class RateWindow {
  public:
+  friend struct detail::SnapshotAccess;
+
   static constexpr std::uint64_t kNsPerSecond = 1'000'000'000ULL;
 
   // Throws std::invalid_argument when seconds is 0 (set-up time only).
