@@ -50,17 +50,17 @@ TEST(RateLimiter, AdmitsTheBurstThenTheRate) {
   ASSERT_TRUE(l.configured());
   const std::uint64_t t0 = 1'000'000'000'000ULL;
   int granted = 0;
-  for (int i = 0; i < 20; ++i) granted += l.try_acquire(t0) == Acquire::Granted;
+  for (int i = 0; i < 20; ++i) granted += l.try_acquire_at(t0) == Acquire::Granted;
   EXPECT_EQ(granted, 5);
   // One interval (100 ms) later exactly one more.
   const std::uint64_t t1 = t0 + h.ticks(kSecond / 10);
   granted = 0;
-  for (int i = 0; i < 20; ++i) granted += l.try_acquire(t1) == Acquire::Granted;
+  for (int i = 0; i < 20; ++i) granted += l.try_acquire_at(t1) == Acquire::Granted;
   EXPECT_EQ(granted, 1);
   // After a quiet second the full burst again, never more.
   const std::uint64_t t2 = t1 + h.ticks(kSecond);
   granted = 0;
-  for (int i = 0; i < 20; ++i) granted += l.try_acquire(t2) == Acquire::Granted;
+  for (int i = 0; i < 20; ++i) granted += l.try_acquire_at(t2) == Acquire::Granted;
   EXPECT_EQ(granted, 5);
   EXPECT_EQ(h.segment().rate_buckets()[0].refused.load() + 0, 15U + 19U + 15U);
 }
@@ -70,9 +70,9 @@ TEST(RateLimiter, WeightedRequestsTakeSeveralSlots) {
   ASSERT_TRUE(h.configure("weights", 100, kSecond, 10));
   RateLimiter l = h.w.rate_limiter("weights");
   const std::uint64_t t0 = 5'000'000'000'000ULL;
-  EXPECT_EQ(l.try_acquire(t0, 6), Acquire::Granted);
-  EXPECT_EQ(l.try_acquire(t0, 4), Acquire::Granted);
-  EXPECT_EQ(l.try_acquire(t0, 1), Acquire::Refused);
+  EXPECT_EQ(l.try_acquire_at(t0, 6), Acquire::Granted);
+  EXPECT_EQ(l.try_acquire_at(t0, 4), Acquire::Granted);
+  EXPECT_EQ(l.try_acquire_at(t0, 1), Acquire::Refused);
 }
 
 TEST(RateLimiter, ContendingThreadsNeverExceedTheBurstAtOneInstant) {
@@ -87,7 +87,7 @@ TEST(RateLimiter, ContendingThreadsNeverExceedTheBurstAtOneInstant) {
       RateLimiter l = h.w.rate_limiter("shared");
       ready.fetch_add(1);
       while (ready.load() < 4) std::this_thread::yield();
-      for (int i = 0; i < 1000; ++i) granted.fetch_add(l.try_acquire(t0) == Acquire::Granted);
+      for (int i = 0; i < 1000; ++i) granted.fetch_add(l.try_acquire_at(t0) == Acquire::Granted);
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(granted.load(), 64);
@@ -101,12 +101,12 @@ TEST(RateLimiter, TwoProcessesShareOneBucket) {
   if (child == 0) {
     RateLimiter l(find_rate_bucket(h.segment().rate_buckets(), h.w.names().find(NameKind::RateGroup, "account")));
     int mine = 0;
-    for (int i = 0; i < 100; ++i) mine += l.try_acquire(t0) == Acquire::Granted;
+    for (int i = 0; i < 100; ++i) mine += l.try_acquire_at(t0) == Acquire::Granted;
     ::_exit(mine);
   }
   RateLimiter l = h.w.rate_limiter("account");
   int mine = 0;
-  for (int i = 0; i < 100; ++i) mine += l.try_acquire(t0) == Acquire::Granted;
+  for (int i = 0; i < 100; ++i) mine += l.try_acquire_at(t0) == Acquire::Granted;
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));

@@ -46,7 +46,7 @@ TEST(FleetLimitsReader, ConfiguresBucketsBotsFindByName) {
   ASSERT_TRUE(l.configured());
   const std::uint64_t t0 = 1'000'000'000'000ULL;
   int granted = 0;
-  for (int i = 0; i < 10; ++i) granted += l.try_acquire(t0) == Acquire::Granted;
+  for (int i = 0; i < 10; ++i) granted += l.try_acquire_at(t0) == Acquire::Granted;
   EXPECT_EQ(granted, 3);  // the burst
   EXPECT_FALSE(h.w.rate_limiter("binance").configured());
 }

@@ -325,6 +325,9 @@ ReaderConfig parse_config(std::string_view toml_text, std::string_view source) {
     s->integer("max_records_per_poll", c.max_records_per_poll, 1, 1 << 24);
     s->string("http", c.http_address);
     s->string("state_file", c.state_file);
+    s->string("record_to", c.record_to);
+    s->integer("record_max_bytes", c.record_max_bytes, 4096, std::int64_t{1} << 40);
+    s->integer("record_keep", c.record_keep, 1, 1000);
     s->duration("snapshot_interval", c.snapshot_interval, std::chrono::milliseconds(100));
     if (auto idle = s->table("idle")) {
       idle->integer("spins", c.idle.spins, 0, 1'000'000'000);
@@ -378,6 +381,47 @@ ReaderConfig parse_config(std::string_view toml_text, std::string_view source) {
       if (k.str() == "default") continue;
       auto component = s->table(k.str());
       c.breakers.emplace(std::string(k.str()), read_breaker(*component, c.default_breaker));
+    }
+    s->finish();
+  }
+  if (const toml::node* n = top.find("rate_limits")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) top.fail(n, "rate_limits", "must be an array of tables ([[rate_limits]])");
+    std::size_t index = 0;
+    for (const toml::node& item : *arr) {
+      if (!item.is_table()) top.fail(&item, "rate_limits", "each entry must be a table");
+      Section rl(*item.as_table(), "rate_limits[" + std::to_string(index++) + "]", source);
+      RateLimitConfig r;
+      rl.string("group", r.group);
+      if (r.group.empty()) rl.fail(nullptr, "group", "is required and must not be empty");
+      rl.integer("requests", r.requests, 1, std::int64_t{1} << 40);
+      if (r.requests == 0) rl.fail(nullptr, "requests", "is required");
+      rl.duration("period", r.period, std::chrono::milliseconds(1));
+      rl.integer("burst", r.burst, 1, std::int64_t{1} << 40);
+      rl.string("shrink_on_error", r.shrink_on_error);
+      rl.number("shrink_factor", r.shrink_factor, 1.0, 1000.0);
+      rl.duration("shrink_window", r.shrink_window, std::chrono::milliseconds(0));
+      rl.finish();
+      c.rate_limits.push_back(std::move(r));
+    }
+  }
+  if (auto s = top.table("retry_budget")) {
+    s->boolean("enabled", c.retry_budget.enabled);
+    s->number("ratio", c.retry_budget.ratio, 0.0, 100.0);
+    s->integer("min_retries", c.retry_budget.min_retries, 0, 1'000'000'000);
+    s->integer("window_seconds", c.retry_budget.window_seconds, 1, 3600);
+    s->duration("refill_interval", c.retry_budget.refill_interval, std::chrono::milliseconds(10));
+    s->finish();
+  }
+  if (auto s = top.table("stall")) {
+    s->duration("max_silence", c.stall.max_silence, std::chrono::milliseconds(0));
+    s->duration("max_scan_interval", c.stall.max_scan_interval, std::chrono::milliseconds(0));
+    if (const toml::node* n = s->find("action")) {
+      const auto v = n->value_exact<std::string>();
+      if (v == "alert") c.stall.action = StallConfig::Action::Alert;
+      else if (v == "open_breakers") c.stall.action = StallConfig::Action::OpenBreakers;
+      else if (v == "shutdown") c.stall.action = StallConfig::Action::Shutdown;
+      else s->fail(n, "action", "must be \"alert\", \"open_breakers\" or \"shutdown\"");
     }
     s->finish();
   }

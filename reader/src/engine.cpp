@@ -67,6 +67,7 @@ Engine::Engine(ReaderConfig config, const Segment& segment, std::uint64_t now_ns
       host_(config_.windows),
       errors_(now_ns, config_.error_log),
       recovery_(std::make_unique<RecoveryEngine>(config_.recovery)) {
+  fleet_ = std::make_unique<FleetLimits>(segment, config_.rate_limits, config_.retry_budget);
   const std::uint32_t ids = segment.geometry().name_capacity;
   bots_by_id_.assign(ids, nullptr);
   breakers_by_id_.assign(ids, nullptr);
@@ -114,7 +115,8 @@ Engine::Bot& Engine::bot(NameId id) {
   if (Bot* b = bots_by_id_[id]) return *b;
   const CachedName* c = resolve(id);
   std::string name = c && c->kind == NameKind::Bot ? c->text : "bot#" + std::to_string(id);
-  Bot& b = bots_.emplace(id, Bot{std::move(name), PerformanceMonitor(config_.windows), 0, HealthStatus::Unknown}).first->second;
+  Bot fresh{std::move(name), PerformanceMonitor(config_.windows)};
+  Bot& b = bots_.emplace(id, std::move(fresh)).first->second;
   bots_by_id_[id] = &b;
   return b;
 }
@@ -154,8 +156,15 @@ void Engine::on_record(const Record& r, const RecordSource&, std::uint64_t now_n
     b.dirty = true;
     dirty_bots_.push_back(r.bot_id);
   }
+  fleet_->on_record(r, now_ns);
+  if (b.stalled && (r.kind == RecordKind::ScanTime || config_.stall.max_scan_interval.count() == 0)) {
+    spdlog::info("bot {} is recording again after a stall ({})", b.name, b.stall_reason);
+    b.stalled = false;
+    b.stall_reason.clear();
+  }
   switch (r.kind) {
     case RecordKind::ScanTime:
+      b.last_scan_ns = std::max(b.last_scan_ns, at);
       host_.record_scan_time(r.value, at);
       b.monitor.record_scan_time(r.value, at);
       break;
@@ -180,6 +189,8 @@ void Engine::on_record(const Record& r, const RecordSource&, std::uint64_t now_n
       }
       break;
     case RecordKind::CallOutcome:
+      if (b.components.size() < 64 && std::find(b.components.begin(), b.components.end(), r.name_id) == b.components.end())
+        b.components.push_back(r.name_id);
       on_call_outcome(r, now_ns);
       break;
     case RecordKind::Counter:
@@ -390,8 +401,56 @@ void Engine::tick(std::uint64_t now_ns) {
       if (auto t = b.breaker.tick(now_ns)) publish_transition(id, b, *t, to_string(t->rule));
     }
   }
+  fleet_->tick(now_ns);
+  if (now_ns >= next_stall_check_ns_) check_stalls(now_ns);
   if (!dirty_bots_.empty() && now_ns >= next_regrade_ns_) regrade_dirty(now_ns);
   if (now_ns >= next_publish_ns_ || report_requested_) publish_report(now_ns);
+}
+
+HealthStatus Engine::grade(const Bot& b, std::uint64_t now_ns) const {
+  if (b.stalled) return HealthStatus::Critical;
+  return run_full_health_check(b.monitor, config_.thresholds, now_ns, static_cast<std::int64_t>(now_ns) + wall_offset_ns_)
+      .overall_status;
+}
+
+// A bot whose records stop (or whose scan loop stops completing) cannot say so itself: the
+// reader notices the silence, declares the bot CRITICAL, raises an alert and takes the
+// configured action once per stall. Recording again ends the stall.
+void Engine::check_stalls(std::uint64_t now_ns) {
+  next_stall_check_ns_ = now_ns + 100'000'000;  // 100 ms: stalls are seconds long
+  const auto silence = static_cast<std::uint64_t>(std::chrono::nanoseconds(config_.stall.max_silence).count());
+  const auto scan_gap = static_cast<std::uint64_t>(std::chrono::nanoseconds(config_.stall.max_scan_interval).count());
+  if (silence == 0 && scan_gap == 0) return;
+  for (auto& [id, b] : bots_) {
+    if (b.stalled || b.last_seen_ns == 0) continue;
+    char reason[96] = {};
+    if (silence && now_ns > b.last_seen_ns && now_ns - b.last_seen_ns > silence)
+      std::snprintf(reason, sizeof reason, "no record for %.1f s", static_cast<double>(now_ns - b.last_seen_ns) / 1e9);
+    else if (scan_gap && b.last_scan_ns && now_ns > b.last_scan_ns && now_ns - b.last_scan_ns > scan_gap)
+      std::snprintf(reason, sizeof reason, "no completed scan for %.1f s (max cycle %.1f s)",
+                    static_cast<double>(now_ns - b.last_scan_ns) / 1e9, static_cast<double>(scan_gap) / 1e9);
+    if (reason[0] == '\0') continue;
+    b.stalled = true;
+    b.stall_reason = reason;
+    report_requested_ = true;
+    raise_alert("stall/" + b.name, "bot " + b.name + " stalled: " + reason, Severity::Critical, now_ns);
+    switch (config_.stall.action) {
+      case StallConfig::Action::Alert:
+        break;
+      case StallConfig::Action::OpenBreakers:
+        for (NameId component : b.components) {
+          Breaker* br = breaker(component, now_ns);
+          if (!br) continue;
+          if (auto t = br->breaker.open(now_ns)) publish_transition(component, *br, *t, "stall:" + b.name);
+        }
+        break;
+      case StallConfig::Action::Shutdown:
+        board_.request_shutdown(true);
+        shutdown_published_ = true;
+        record_decision(0, now_ns, b.name, "SHUTDOWN requested (stalled)", "stall");
+        break;
+    }
+  }
 }
 
 // Cheap early publication of a status change: grades only the bots that got records (and
@@ -405,8 +464,7 @@ void Engine::regrade_dirty(std::uint64_t now_ns) {
   for (NameId id : dirty_bots_) {
     Bot& b = *bots_by_id_[id];
     b.dirty = false;
-    const HealthStatus s = run_full_health_check(b.monitor, config_.thresholds, now_ns, wall).overall_status;
-    changed = changed || s != b.status;
+    changed = changed || grade(b, now_ns) != b.status;
   }
   dirty_bots_.clear();
   for (const auto& [id, b] : bots_) overall = worst(overall, b.status);
@@ -437,6 +495,10 @@ std::string Engine::report_json(std::uint64_t now_ns) const {
     nlohmann::json j = health_report_to_json(run_full_health_check(b.monitor, config_.thresholds, now_ns,
                                                                     static_cast<std::int64_t>(now_ns) + wall_offset_ns_));
     j["last_seen_s_ago"] = b.last_seen_ns && now_ns >= b.last_seen_ns ? static_cast<double>(now_ns - b.last_seen_ns) / 1e9 : 0.0;
+    if (b.stalled) {
+      j["overall_status"] = "CRITICAL";
+      j["stalled"] = b.stall_reason;
+    }
     bots[b.name] = std::move(j);
   }
   doc["bots"] = std::move(bots);
@@ -461,8 +523,7 @@ std::string Engine::report_json(std::uint64_t now_ns) const {
 
 void Engine::publish_report(std::uint64_t now_ns) {
   for (auto& [id, b] : bots_) {
-    const HealthStatus s =
-        run_full_health_check(b.monitor, config_.thresholds, now_ns, static_cast<std::int64_t>(now_ns) + wall_offset_ns_).overall_status;
+    const HealthStatus s = grade(b, now_ns);
     if (s != b.status) {
       board_.set_health(id, s);
       if (s == HealthStatus::Critical && config_.alerts.on_critical_health)
@@ -492,7 +553,9 @@ void Engine::reload(ReaderConfig config) {
   for (const RecoveryStrategy& s : config.strategies) recovery->register_recovery_strategy(s);
   for (const RecoveryStrategy& s : command_strategies_) recovery->register_recovery_strategy(s);
   for (const auto& [id, b] : breakers_) config.breaker_for(b.component).validate();
+  auto fleet = std::make_unique<FleetLimits>(*segment_, config.rate_limits, config.retry_budget);
   config_ = std::move(config);
+  fleet_ = std::move(fleet);
   recovery->adopt_state(std::move(*recovery_));
   recovery_ = std::move(recovery);
   for (auto& [id, b] : breakers_) b.breaker.reconfigure(config_.breaker_for(b.component));

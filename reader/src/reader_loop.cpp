@@ -9,6 +9,7 @@
 #include "telering/process_info.hpp"
 #include "telering/reader/alert_sender.hpp"
 #include "telering/reader/health_report_format.hpp"
+#include "telering/reader/record_log.hpp"
 
 namespace telering::reader {
 
@@ -29,7 +30,9 @@ struct EngineHandler {
   Engine& engine;
   std::uint64_t now_ns;
   MetricsCollector* metrics;
+  RecordLogWriter* record_log;
   void on_record(const Record& r, const RecordSource& s) {
+    if (record_log) record_log->append(r, s.lane);
     engine.on_record(r, s, now_ns);
     if (metrics) metrics->observe(r, engine);
   }
@@ -42,7 +45,15 @@ ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOption
     : segment_(&segment),
       options_(std::move(options)),
       drainer_(segment, drain_options(config)),
-      idle_(config.idle) {
+      idle_(config.idle),
+      record_names_(segment.names(), segment.geometry().name_capacity) {
+  if (!config.record_to.empty()) {
+    // Throws std::runtime_error naming the path: nothing started yet.
+    record_log_ = std::make_unique<RecordLogWriter>(config.record_to, config.record_max_bytes, config.record_keep, record_names_,
+                                                    segment.geometry().name_capacity, segment.calibration());
+    spdlog::info("recording drained records to {} (at most {} files of {} MiB) for telering-replay", config.record_to,
+                 config.record_keep, config.record_max_bytes >> 20);
+  }
   SegmentHeader& h = segment.header();
   const std::uint32_t me = current_pid();
   const std::uint32_t other = h.reader_pid.load(std::memory_order_acquire);
@@ -138,7 +149,7 @@ void ReaderLoop::heartbeat(std::uint64_t now_ns) noexcept {
 std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
   if (last_turn_ns_ && now_ns > last_turn_ns_) max_turn_gap_ns_ = std::max(max_turn_gap_ns_, now_ns - last_turn_ns_);
   last_turn_ns_ = now_ns;
-  EngineHandler handler{*engine_, now_ns, metrics_.get()};
+  EngineHandler handler{*engine_, now_ns, metrics_.get(), record_log_.get()};
   const DrainStats s = drainer_.poll(handler, engine_->config().max_records_per_poll, now_ns);
   totals_ += s;
   if (now_ns >= next_heartbeat_ns_) heartbeat(now_ns);
@@ -148,6 +159,10 @@ std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
     next_tick_ns_ = now_ns + kTickPeriodNs;
   }
   if (metrics_ && now_ns >= next_metrics_ns_) publish_metrics(now_ns);
+  if (record_log_ && now_ns >= next_record_flush_ns_) {
+    record_log_->flush();
+    next_record_flush_ns_ = now_ns + ns(engine_->config().publish_interval);
+  }
   if (now_ns >= next_reclaim_ns_) {
     const std::uint64_t reclaimed = drainer_.reclaim_dead_lanes();
     totals_.lanes_reclaimed += reclaimed;
@@ -163,7 +178,7 @@ std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
 }
 
 void ReaderLoop::drain_all(std::uint64_t now_ns) {
-  EngineHandler handler{*engine_, now_ns, metrics_.get()};
+  EngineHandler handler{*engine_, now_ns, metrics_.get(), record_log_.get()};
   for (;;) {
     const DrainStats s = drainer_.poll(handler, engine_->config().max_records_per_poll, now_ns);
     totals_ += s;

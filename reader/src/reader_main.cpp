@@ -57,6 +57,8 @@ int main(int argc, char** argv) {
   app.add_option("--segment", segment, "shared-memory segment name (/dev/shm/NAME)")->capture_default_str();
   app.add_option("--config", config_path, "TOML config file (thresholds, strategies, breakers, windows, alerts)");
   app.add_option("--report-interval", report_interval, "how often the health summary is printed, e.g. 15m, 30s (overrides the config)");
+  std::string record_to;
+  app.add_option("--record-to", record_to, "append every drained record to this file (rotating) for telering-replay");
   app.add_option("--http", http_address,
                  "serve /metrics, /health and /-/ready on ADDR:PORT (e.g. 127.0.0.1:9464; a bare PORT binds loopback); "
                  "overrides [reader] http; off when neither is given");
@@ -96,6 +98,7 @@ int main(int argc, char** argv) {
   try {
     if (!config_path.empty()) config = telering::reader::load_config(config_path);
     if (!report_interval.empty()) config.report_interval = telering::reader::parse_duration(report_interval);
+    if (!record_to.empty()) config.record_to = record_to;
     if (!state_file.empty()) config.state_file = state_file;
   } catch (const telering::reader::ConfigError& e) {
     return fail(e.what(), 2);

@@ -40,7 +40,7 @@ class RateLimiter {
   [[nodiscard]] bool configured() const noexcept { return bucket_ != nullptr; }
 
   // Takes `n` request slots at tick time `now`. Never blocks; a refusal is counted.
-  [[nodiscard]] Acquire try_acquire(std::uint64_t now_ticks, std::uint32_t n = 1) noexcept {
+  [[nodiscard]] Acquire try_acquire_at(std::uint64_t now_ticks, std::uint32_t n = 1) noexcept {
     if (!bucket_) return Acquire::Unconfigured;
     const std::uint64_t interval = bucket_->interval_ticks.load(std::memory_order_relaxed);
     if (interval == 0) return Acquire::Granted;
@@ -55,7 +55,7 @@ class RateLimiter {
       if (bucket_->tat.compare_exchange_weak(tat, next, std::memory_order_relaxed)) return Acquire::Granted;
     }
   }
-  [[nodiscard]] Acquire try_acquire(std::uint32_t n = 1) noexcept { return try_acquire(read_ticks(), n); }
+  [[nodiscard]] Acquire try_acquire(std::uint32_t n = 1) noexcept { return try_acquire_at(read_ticks(), n); }
 
  private:
   RateBucket* bucket_ = nullptr;

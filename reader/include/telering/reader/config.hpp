@@ -19,6 +19,7 @@
 
 #include "telering/reader/breaker.hpp"
 #include "telering/reader/error_log.hpp"
+#include "telering/reader/fleet_limits.hpp"
 #include "telering/reader/health.hpp"
 #include "telering/reader/performance_monitor.hpp"
 #include "telering/reader/recovery.hpp"
@@ -48,6 +49,15 @@ struct AlertConfig {
   bool on_critical_health = true;
 };
 
+// Stall detection: a bot that stops recording, or whose scan loop stops completing, is
+// declared CRITICAL from outside, without its help. 0 turns a rule off.
+struct StallConfig {
+  enum class Action : std::uint8_t { Alert, OpenBreakers, Shutdown };
+  std::chrono::milliseconds max_silence{0};        // no record at all for this long
+  std::chrono::milliseconds max_scan_interval{0};  // no scan_time for this long (max cycle time)
+  Action action = Action::Alert;                   // besides CRITICAL + an alert
+};
+
 struct ReaderConfig {
   std::string source = "(defaults)";       // file the config came from, for messages
   std::chrono::milliseconds report_interval{std::chrono::minutes(15)};  // human summary log
@@ -67,6 +77,12 @@ struct ReaderConfig {
 
   // Reader restart without amnesia (snapshot.hpp): where the state is kept ("" = nowhere;
   // --state-file overrides it) and how often it is written besides at clean shutdown.
+  std::string record_to;                               // record log for telering-replay; empty = off
+  std::uint64_t record_max_bytes = 64ULL << 20;        // per file, then rotate
+  std::uint32_t record_keep = 4;                       // files kept: PATH, PATH.1 .. PATH.<keep-1>
+  std::vector<RateLimitConfig> rate_limits;            // shared rate buckets ([[rate_limits]])
+  RetryBudgetConfig retry_budget;                      // [retry_budget]
+  StallConfig stall;                                   // [stall]
   std::string state_file;
   std::chrono::milliseconds snapshot_interval{10'000};
 

@@ -31,6 +31,7 @@
 #include "telering/reader/breaker.hpp"
 #include "telering/reader/config.hpp"
 #include "telering/reader/error_log.hpp"
+#include "telering/reader/fleet_limits.hpp"
 #include "telering/reader/health.hpp"
 #include "telering/reader/performance_monitor.hpp"
 #include "telering/reader/recovery.hpp"
@@ -136,6 +137,7 @@ class Engine {
   [[nodiscard]] std::vector<DecisionEvent> take_decisions();
 
   [[nodiscard]] const EngineStats& stats() const noexcept { return stats_; }
+  [[nodiscard]] const FleetLimits& fleet_limits() const noexcept { return *fleet_; }
   [[nodiscard]] const ReaderConfig& config() const noexcept { return config_; }
   [[nodiscard]] std::vector<BreakerView> breakers() const;
   [[nodiscard]] std::vector<BotView> bots() const;
@@ -157,6 +159,10 @@ class Engine {
     std::uint64_t last_seen_ns = 0;
     HealthStatus status = HealthStatus::Unknown;
     bool dirty = false;  // got records since it was last graded (see regrade_dirty)
+    std::uint64_t last_scan_ns = 0;
+    bool stalled = false;             // declared CRITICAL by stall detection until it records again
+    std::string stall_reason{};
+    std::vector<NameId> components{};  // breakers it feeds (bounded): "open its breakers"
   };
   struct Breaker {
     std::string component;
@@ -185,6 +191,8 @@ class Engine {
   void republish(std::uint64_t now_ns, const std::vector<std::pair<NameId, std::uint64_t>>& epochs, std::uint64_t global_epoch);
   void record_decision(std::uint64_t seq, std::uint64_t now_ns, std::string subject, std::string what, std::string rule);
   void raise_alert(std::string key, std::string text, Severity severity, std::uint64_t now_ns);
+  HealthStatus grade(const Bot& b, std::uint64_t now_ns) const;
+  void check_stalls(std::uint64_t now_ns);
   double* metric_slot(std::vector<double*>& index, std::map<std::string, double, std::less<>>& values, NameId id);
 
   ReaderConfig config_;
@@ -212,6 +220,8 @@ class Engine {
   std::vector<double*> gauges_by_id_;
   std::map<std::string, std::uint64_t, std::less<>> warnings_by_type_;
 
+  std::unique_ptr<FleetLimits> fleet_;   // shared rate buckets and the retry budget
+  std::uint64_t next_stall_check_ns_ = 0;
   std::deque<Alert> alerts_;             // bounded (kMaxPendingAlerts): oldest dropped
   std::deque<DecisionEvent> decisions_;  // bounded (kMaxPendingDecisions): oldest dropped
   EngineStats stats_;

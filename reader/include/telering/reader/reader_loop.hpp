@@ -27,6 +27,7 @@
 #include "telering/reader/config.hpp"
 #include "telering/reader/engine.hpp"
 #include "telering/reader/idle_strategy.hpp"
+#include "telering/reader/record_log.hpp"
 #include "telering/reader/metrics_exporter.hpp"
 #include "telering/reader/snapshot.hpp"
 #include "telering/segment.hpp"
@@ -108,6 +109,9 @@ class ReaderLoop {
   LoadedSnapshot restored_;
   std::uint64_t next_snapshot_ns_ = 0;
   std::uint64_t last_snapshot_build_ns_ = 0;
+  std::unique_ptr<RecordLogWriter> record_log_;  // only with [reader] record_to / --record-to
+  NameTable record_names_;
+  std::uint64_t next_record_flush_ns_ = 0;
 };
 
 }  // namespace telering::reader
