@@ -13,26 +13,10 @@
 #include "telering/reader/config.hpp"
 #include "telering/reader/metrics_exporter.hpp"
 #include "telering/reader/reader_loop.hpp"
+#include "telering/reader/stop_signals.hpp"
 #include "telering/segment.hpp"
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-std::atomic<bool> g_reload{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "signal handlers need a lock-free flag");
-
-extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-extern "C" void on_reload_signal(int) { g_reload.store(true, std::memory_order_relaxed); }
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sigemptyset(&sa.sa_mask);
-  sa.sa_handler = on_stop_signal;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-  sa.sa_handler = on_reload_signal;
-  sigaction(SIGHUP, &sa, nullptr);
-}
 
 int fail(const std::string& message, int code) {
   std::fprintf(stderr, "telering-reader: %s\n", message.c_str());
@@ -159,8 +143,8 @@ int main(int argc, char** argv) {
       loop.save_snapshot(now, true);
       return 0;
     }
-    install_signal_handlers();
-    loop.run(g_stop, g_reload, config_path);
+    telering::reader::StopSignals& signals = telering::reader::install_stop_signals(/*with_reload=*/true);
+    loop.run(signals.stop, signals.reload, config_path);
     loop.print_report(telering::monotonic_ns());
     // Alerts raised by the final drain get a short chance to go out.
     if (alerts && !alerts->wait_idle(std::chrono::seconds(2))) spdlog::warn("alerts: stopping with alerts still undelivered");

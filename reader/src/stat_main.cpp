@@ -19,22 +19,10 @@
 #include "telering/process_info.hpp"
 #include "telering/reader/config.hpp"
 #include "telering/reader/segment_stats.hpp"
+#include "telering/reader/stop_signals.hpp"
 #include "telering/segment.hpp"
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "signal handlers need a lock-free flag");
-
-extern "C" void on_stop_signal(int) { g_stop.store(true, std::memory_order_relaxed); }
-
-void install_signal_handlers() {
-  struct sigaction sa {};
-  sigemptyset(&sa.sa_mask);
-  sa.sa_handler = on_stop_signal;
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
-}
 
 int fail(const std::string& message, int code) {
   std::fprintf(stderr, "telering-stat: %s\n", message.c_str());
@@ -44,7 +32,7 @@ int fail(const std::string& message, int code) {
 // Sleeps up to `d`, waking early on SIGINT/SIGTERM. False when asked to stop.
 bool sleep_unless_stopped(std::chrono::milliseconds d) {
   const auto deadline = std::chrono::steady_clock::now() + d;
-  while (!g_stop.load(std::memory_order_relaxed)) {
+  while (!telering::reader::stop_signals().stop.load(std::memory_order_relaxed)) {
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline) return true;
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(50)));
@@ -195,7 +183,7 @@ int main(int argc, char** argv) {
     so.read_only = true;  // a read-only mapping: any store into the segment would fault
     so.prefault = false;  // no need to touch every page of a segment we only glance at
     const telering::Segment seg = telering::Segment::open(so);
-    install_signal_handlers();
+    (void)telering::reader::install_stop_signals(/*with_reload=*/false);
 
     telering::reader::SegmentStats previous = telering::reader::take_segment_stats(seg);
     if (once) {
