@@ -18,7 +18,12 @@ trap cleanup EXIT
 echo "== telering-reader on segment '$segment' (config deploy/demo/reader.toml), demo bot for ${DEMO_SECONDS:-60} s"
 "$build/reader/telering-reader" --segment "$segment" --config deploy/demo/reader.toml &
 reader_pid=$!
+# Two bots share the host's limits (one rate-limit bucket, one retry budget); the first one's
+# faults drive the decisions both of them follow.
+"$build/writer/telering-demo-bot" --segment "$segment" --bot kucoin-futures-2 --seed 7 --duration "${DEMO_SECONDS:-60}" --quiet &
+second_bot=$!
 "$build/writer/telering-demo-bot" --segment "$segment" --duration "${DEMO_SECONDS:-60}" --quiet
+wait "$second_bot" || true
 echo "== stopping the reader (SIGTERM): it drains what is left and prints a final report"
 kill -TERM "$reader_pid"
 wait "$reader_pid" || true

@@ -9,6 +9,8 @@
 //          scans while w.breaker_open("market_scanner"), probes when it is HALF_OPEN
 //   34–44  slow scans (45–110 s simulated): health WARNING then CRITICAL
 //   44–60  back to normal: health returns to HEALTHY
+// Every API call first takes a slot from the host-wide "kucoin_public" rate limiter, which
+// the reader configures and shrinks after rate-limit errors; several bots share it.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -75,18 +77,21 @@ int main(int argc, char** argv) {
   const telering::NameId orderbook = w.endpoint("orderbook");
   const telering::NameId ticker = w.endpoint("ticker");
   const telering::NameId rate_limit = w.error_type("api_rate_limit");
+  // The host's shared request budget for KuCoin's public endpoints ([[rate_limits]] in the
+  // reader's config): every bot on the host draws from the same bucket.
+  telering::RateLimiter quota = w.rate_limiter("kucoin_public");
 
   std::mt19937_64 rng(seed);
   auto uniform = [&](double lo, double hi) { return std::uniform_real_distribution<double>(lo, hi)(rng); };
   double memory_mb = 210.0;
-  std::uint64_t scans = 0, skipped_backoff = 0, skipped_breaker = 0;
+  std::uint64_t scans = 0, skipped_backoff = 0, skipped_breaker = 0, skipped_quota = 0;
   bool was_backing_off = false;
   telering::BreakerState last_breaker = telering::BreakerState::Closed;
   std::string last_health;
   const std::uint64_t start = telering::monotonic_ns();
   auto elapsed = [&] { return static_cast<double>(telering::monotonic_ns() - start) / 1e9; };
   auto say = [&](const char* fmt, auto... args) {
-    std::printf("[demo-bot %5.1fs] ", elapsed());
+    std::printf("[%s %5.1fs] ", bot.c_str(), elapsed());
     std::printf(fmt, args...);
     std::printf("\n");
     std::fflush(stdout);
@@ -100,6 +105,7 @@ int main(int argc, char** argv) {
     ++tick;
 
     // API calls, unless the reader asked every bot to back off.
+    if (!quota.configured()) quota = w.rate_limiter("kucoin_public");  // the reader may start after us
     const bool backing_off = w.in_backoff(rate_limit);
     if (backing_off != was_backing_off) {
       if (backing_off) say("reader says BACK OFF api_rate_limit: pausing API calls");
@@ -108,6 +114,8 @@ int main(int argc, char** argv) {
     }
     if (backing_off) {
       ++skipped_backoff;
+    } else if (quota.try_acquire() == telering::Acquire::Refused) {
+      ++skipped_quota;  // over the host's shared quota: wait for the next slot
     } else if (rate_limit_storm.contains(t) && tick % 2 == 0) {
       w.api_call(uniform(1.5, 3.0), orderbook);
       w.error(rate_limit, telering::Severity::Medium, "endpoint=/api/v1/market/orderbook");
@@ -152,9 +160,9 @@ int main(int argc, char** argv) {
       const char* names[] = {"UNKNOWN", "HEALTHY", "WARNING", "CRITICAL"};
       const std::string health = names[static_cast<int>(h) & 3];
       if (health != last_health || !quiet)
-        say("health %s | scans %llu, skipped for backoff %llu, for breaker %llu", health.c_str(),
-            static_cast<unsigned long long>(scans), static_cast<unsigned long long>(skipped_backoff),
-            static_cast<unsigned long long>(skipped_breaker));
+        say("health %s | scans %llu, API calls held back: backoff %llu, shared quota %llu; scans skipped for breaker %llu",
+            health.c_str(), static_cast<unsigned long long>(scans), static_cast<unsigned long long>(skipped_backoff),
+            static_cast<unsigned long long>(skipped_quota), static_cast<unsigned long long>(skipped_breaker));
       last_health = health;
     }
     if (w.shutdown_requested()) {
