@@ -691,7 +691,10 @@ void Engine::republish(std::uint64_t now_ns, const std::vector<std::pair<NameId,
   if (header.reset_epoch.load(std::memory_order_relaxed) < global)
     header.reset_epoch.store(global, std::memory_order_release);  // pairs with BoardReader::global_reset_epoch
   const BoardReader board = board_.reader();
-  for (const auto& [id, epoch] : epochs) {
+  for (const auto& entry : epochs) {
+    // Named copies: clang 14 cannot capture structured bindings in a lambda.
+    const NameId id = entry.first;
+    const std::uint64_t epoch = entry.second;
     if (board.reset_epoch(id) >= epoch) continue;
     (void)board_.update(id, [&](BoardEntry& e) {
       e.reset_epoch.store(epoch, std::memory_order_release);  // pairs with BoardReader::reset_epoch
@@ -710,16 +713,19 @@ void Engine::republish(std::uint64_t now_ns, const std::vector<std::pair<NameId,
       record_decision(seq, now_ns, b.component, "breaker " + std::string(to_string(s)) + " restored", "restore");
     }
   }
-  for (const auto& [type, st] : recovery_->states()) {
-    if (st.backoff_until_ns <= now_ns) continue;
+  for (const auto& state : recovery_->states()) {
+    const auto& type = state.first;
+    const std::uint64_t backoff_until_ns = state.second.backoff_until_ns;
+    const auto attempts = state.second.attempts;
+    if (backoff_until_ns <= now_ns) continue;
     const NameId id = names_.intern(NameKind::ErrorType, type);
     if (id == kNoName) continue;
     const RecoveryStrategy* strat = recovery_->strategy(type);
     const RecoveryAction action = strat ? strat->action : RecoveryAction::Backoff;
-    const std::uint32_t permits = action == RecoveryAction::Retry && strat->max_retries > st.attempts ? strat->max_retries - st.attempts : 0;
-    const std::uint64_t ticks = segment_->calibration().to_ticks(st.backoff_until_ns);
+    const std::uint32_t permits = action == RecoveryAction::Retry && strat->max_retries > attempts ? strat->max_retries - attempts : 0;
+    const std::uint64_t ticks = segment_->calibration().to_ticks(backoff_until_ns);
     const std::uint64_t seq = board_.update(id, [&](BoardEntry& e) {
-      e.backoff_until_ns.store(st.backoff_until_ns, std::memory_order_release);
+      e.backoff_until_ns.store(backoff_until_ns, std::memory_order_release);
       e.retry_permits.store(permits, std::memory_order_release);
       e.last_action.store(static_cast<std::uint8_t>(action), std::memory_order_release);
       e.rule.store(recovery_rule(action), std::memory_order_release);
