@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/drain.hpp"
 #include "telering/fleet_limits.hpp"
@@ -21,13 +22,7 @@ constexpr std::uint64_t kSecond = 1'000'000'000ULL;
 
 struct Host {
   test::UniqueSegment seg;
-  Writer w = [&] {
-    WriterOptions o;
-    o.segment = seg.name();
-    o.geometry = test::small_geometry(4, 256);
-    o.sample_memory = false;
-    return Writer::attach(o);
-  }();
+  Writer w = test::attach_test_writer(seg, 256);
   Segment& segment() { return w.segment(); }
   std::uint64_t ticks(std::uint64_t ns) { return segment().calibration().duration_to_ticks(ns); }
   bool configure(std::string_view group, std::uint64_t requests, std::uint64_t period_ns, std::uint64_t burst) {

@@ -2,6 +2,7 @@
 // exchange's rate-limit error, and retry-budget refills from what the bots did.
 #include <gtest/gtest.h>
 
+#include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/drain.hpp"
 #include "telering/reader/fleet_limits.hpp"
@@ -14,13 +15,7 @@ constexpr std::uint64_t kSecond = 1'000'000'000ULL;
 
 struct Host {
   test::UniqueSegment seg;
-  Writer w = [&] {
-    WriterOptions o;
-    o.segment = seg.name();
-    o.geometry = test::small_geometry(4, 1024);
-    o.sample_memory = false;
-    return Writer::attach(o);
-  }();
+  Writer w = test::attach_test_writer(seg, 1024);
   void feed(FleetLimits& limits, std::uint64_t now) {
     Drainer d(w.segment());
     for_each_record(d, [&](const Record& r, const RecordSource&) { limits.on_record(r, now); });

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 
+#include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/drain.hpp"
 #include "telering/reader/record_log.hpp"
@@ -16,13 +17,7 @@ namespace {
 struct Recording {
   test::UniqueSegment seg;
   std::filesystem::path dir = std::filesystem::temp_directory_path() / ("telering-replay-test-" + std::to_string(::getpid()));
-  Writer w = [&] {
-    WriterOptions o;
-    o.segment = seg.name();
-    o.geometry = test::small_geometry(4, 4096);
-    o.sample_memory = false;
-    return Writer::attach(o);
-  }();
+  Writer w = test::attach_test_writer(seg, 4096);
   Recording() { std::filesystem::create_directories(dir); }
   ~Recording() { std::filesystem::remove_all(dir); }
 

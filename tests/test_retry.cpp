@@ -3,6 +3,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/drain.hpp"
 #include "telering/retry.hpp"
@@ -12,13 +13,7 @@ namespace {
 
 struct Fixture {
   test::UniqueSegment seg;
-  Writer w = [&] {
-    WriterOptions o;
-    o.segment = seg.name();
-    o.geometry = test::small_geometry(4, 256);
-    o.sample_memory = false;
-    return Writer::attach(o);
-  }();
+  Writer w = test::attach_test_writer(seg, 256);
   std::vector<std::chrono::nanoseconds> sleeps;
   RetryOptions options() {
     RetryOptions o;
