@@ -206,6 +206,16 @@ BreakerConfig read_breaker(Section& s, BreakerConfig b) {
   s.seconds("max_wait_duration_in_open", b.max_wait_duration_in_open, 0);
   s.integer("permitted_calls_in_half_open", b.permitted_calls_in_half_open, 1, 100000);
   s.seconds("max_wait_in_half_open", b.max_wait_in_half_open, 0);
+  if (const toml::node* n = s.find("scope")) {
+    const auto v = n->value_exact<std::string>();
+    if (v == "component") b.scope = BreakerConfig::Scope::Component;
+    else if (v == "bot") b.scope = BreakerConfig::Scope::Bot;
+    else if (v == "host") b.scope = BreakerConfig::Scope::Host;
+    else s.fail(n, "scope", "must be \"component\", \"bot\" or \"host\"");
+  }
+  s.integer("quorum", b.quorum, 1, 1'000'000);
+  s.number("quorum_fraction", b.quorum_fraction, 0, 1);
+  s.seconds("probe_lease", b.probe_lease, 0.001);
   try {
     b.validate();
   } catch (const std::invalid_argument& e) {

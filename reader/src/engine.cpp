@@ -402,9 +402,68 @@ void Engine::tick(std::uint64_t now_ns) {
     }
   }
   fleet_->tick(now_ns);
+  if (!external_.empty()) expire_external(now_ns);
   if (now_ns >= next_stall_check_ns_) check_stalls(now_ns);
   if (!dirty_bots_.empty() && now_ns >= next_regrade_ns_) regrade_dirty(now_ns);
   if (now_ns >= next_publish_ns_ || report_requested_) publish_report(now_ns);
+}
+
+bool Engine::apply_external(const ExternalAction& a, std::uint64_t now_ns) {
+  using Kind = ExternalAction::Kind;
+  const bool breaker_kind = a.kind == Kind::OpenBreaker || a.kind == Kind::CloseBreaker;
+  const NameId id = names_.intern(breaker_kind ? NameKind::Component : NameKind::ErrorType, a.target);
+  if (id == kNoName) return false;
+  const auto key = std::make_pair(breaker_kind, id);
+  if (a.kind == Kind::CloseBreaker || a.kind == Kind::ClearBackoff) {
+    const auto it = external_.find(key);
+    if (it == external_.end() || it->second.erase(a.holder) == 0) return true;  // not held by it: nothing to undo
+    if (it->second.empty()) {
+      external_.erase(it);
+      release_external(breaker_kind, id, a.source, now_ns);
+    }
+    return true;
+  }
+  external_[key][a.holder] = a.until_ns;
+  if (breaker_kind) {
+    Breaker* b = breaker(id, now_ns);
+    if (!b) return false;
+    if (auto t = b->breaker.force_open(now_ns)) publish_transition(id, *b, *t, a.source);
+    return true;
+  }
+  // Backoff until the latest deadline any holder asked for; a holder without one holds it
+  // until released (published as ten years, so a writer's deadline arithmetic stays finite).
+  constexpr std::uint64_t kUntilReleasedNs = 10ULL * 365 * 24 * 3600 * 1'000'000'000ULL;
+  std::uint64_t until_ns = 0;
+  for (const auto& [holder, deadline] : external_[key]) until_ns = std::max(until_ns, deadline ? deadline : now_ns + kUntilReleasedNs);
+  const std::uint64_t seq = board_.set_backoff(id, segment_->calibration().to_ticks(until_ns), until_ns,
+                                               static_cast<std::uint8_t>(RecoveryAction::Backoff), kRuleExternal);
+  board_.set_retry_permits(id, 0, static_cast<std::uint8_t>(RecoveryAction::Backoff), kRuleExternal);
+  record_decision(seq, now_ns, a.target, "BACKOFF " + format_seconds(static_cast<double>(until_ns - now_ns) / 1e9), a.source);
+  return true;
+}
+
+void Engine::release_external(bool breaker_kind, NameId id, std::string_view why, std::uint64_t now_ns) {
+  if (breaker_kind) {
+    Breaker* b = breaker(id, now_ns);
+    if (b && b->breaker.state() == BreakerState::ForcedOpen)
+      if (auto t = b->breaker.close(now_ns)) publish_transition(id, *b, *t, std::string(why));
+    return;
+  }
+  const std::uint64_t seq = board_.set_backoff(id, 0, 0, static_cast<std::uint8_t>(RecoveryAction::None), kRuleExternal);
+  record_decision(seq, now_ns, name_of(id), "backoff lifted", std::string(why));
+}
+
+void Engine::expire_external(std::uint64_t now_ns) {
+  for (auto it = external_.begin(); it != external_.end();) {
+    std::erase_if(it->second, [&](const auto& h) { return h.second != 0 && h.second <= now_ns; });
+    if (it->second.empty()) {
+      const auto [breaker_kind, id] = it->first;
+      it = external_.erase(it);
+      release_external(breaker_kind, id, "external:expired", now_ns);
+    } else {
+      ++it;
+    }
+  }
 }
 
 HealthStatus Engine::grade(const Bot& b, std::uint64_t now_ns) const {

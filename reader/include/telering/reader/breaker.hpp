@@ -79,6 +79,20 @@ struct BreakerConfig {
   std::uint32_t permitted_calls_in_half_open = 3;
   double max_wait_in_half_open = 0.0;            // seconds; 0 = wait for the probes forever
 
+  // Scope, used by the Engine (a CircuitBreaker ignores it):
+  //   Component  one breaker per component, fed by every bot's outcomes (the default);
+  //   Bot        one breaker per (bot, component): a bot's failures stop only that bot;
+  //   Host       per-bot breakers as above, plus a host-wide one that opens for every bot
+  //              when `quorum` bots (at least, and at least quorum_fraction of the bots that
+  //              reported on the component within the window) have their own breaker open.
+  enum class Scope : std::uint8_t { Component, Bot, Host };
+  Scope scope = Scope::Component;
+  std::uint32_t quorum = 2;                      // Host: bots; >= 1
+  double quorum_fraction = 0.0;                  // Host: [0, 1]; 0 = only `quorum` counts
+  // Half-open probes are handed out as exactly permitted_calls_in_half_open permits in the
+  // segment (CAS by a bot, leased for probe_lease, reclaimed from dead or late holders).
+  double probe_lease = 10.0;                     // seconds; > 0
+
   // Throws std::invalid_argument naming the field and the accepted range.
   void validate() const;
 };

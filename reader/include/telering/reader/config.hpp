@@ -58,6 +58,28 @@ struct StallConfig {
   Action action = Action::Alert;                   // besides CRITICAL + an alert
 };
 
+// Alertmanager -> reader: POST /alertmanager (on the --http address) maps configured fleet
+// alerts to board actions. A firing alert applies its action, its resolution undoes it.
+struct AlertmanagerRule {
+  enum class Action : std::uint8_t { OpenBreaker, Backoff };
+  std::string alertname;                                    // required: labels.alertname
+  std::map<std::string, std::string, std::less<>> labels;   // further labels that must be equal
+  Action action = Action::OpenBreaker;
+  std::string target;                                       // component (OpenBreaker) or error type (Backoff)
+  // How long the action lasts without news: a firing alert re-sent by Alertmanager renews it,
+  // its resolution ends it at once, and a lost resolution ends it after this. 0 = until resolved.
+  std::chrono::milliseconds max_duration{std::chrono::minutes(10)};
+};
+
+struct AlertmanagerConfig {
+  // Shared secret: requests must carry "Authorization: Bearer <secret>" (Alertmanager's
+  // webhook_config http_config.authorization). Required unless the --http address is loopback.
+  std::string secret;
+  std::string secret_file;                                  // read at load; wins over `secret`
+  std::vector<AlertmanagerRule> rules;                      // empty = POST /alertmanager answers 404
+  [[nodiscard]] bool enabled() const noexcept { return !rules.empty(); }
+};
+
 struct ReaderConfig {
   std::string source = "(defaults)";       // file the config came from, for messages
   std::chrono::milliseconds report_interval{std::chrono::minutes(15)};  // human summary log
@@ -88,6 +110,7 @@ struct ReaderConfig {
 
   std::string http_address;                            // "127.0.0.1:9464"; empty = off
   AlertConfig alerts;
+  AlertmanagerConfig alertmanager;                     // [alertmanager] + [[alertmanager.rules]]
 
   [[nodiscard]] const BreakerConfig& breaker_for(std::string_view component) const;
 };

@@ -48,7 +48,8 @@ inline constexpr std::uint8_t kRuleRecoveryBase = 32;
 [[nodiscard]] constexpr std::uint8_t recovery_rule(RecoveryAction a) noexcept {
   return static_cast<std::uint8_t>(kRuleRecoveryBase + static_cast<std::uint8_t>(a));
 }
-inline constexpr std::uint8_t kRuleCommand = 64;  // a bot's command
+inline constexpr std::uint8_t kRuleCommand = 64;   // a bot's command
+inline constexpr std::uint8_t kRuleExternal = 65;  // apply_external (the Alertmanager webhook)
 
 // An alert for people (ALERT strategy, CRITICAL health), delivered by the alert sender.
 struct Alert {
@@ -79,6 +80,18 @@ struct EngineStats {
   std::uint64_t breaker_transitions = 0;
   std::uint64_t alerts = 0;
   std::uint64_t reports_published = 0;
+};
+
+// A board action from outside the segment (the Alertmanager webhook): open a component's
+// breaker for every bot, or ask every bot to back off an error type. Several holders (alerts)
+// may hold one target; it is released when the last holder undoes it or its deadline passes.
+struct ExternalAction {
+  enum class Kind : std::uint8_t { OpenBreaker, CloseBreaker, Backoff, ClearBackoff };
+  Kind kind = Kind::OpenBreaker;
+  std::string target;          // component (breaker kinds) or error type (backoff kinds)
+  std::string holder;          // who holds it, e.g. the alert's fingerprint
+  std::string source;          // decision log rule, e.g. "alertmanager:ExchangeApiDegraded"
+  std::uint64_t until_ns = 0;  // OpenBreaker/Backoff: monotonic deadline; 0 = until undone
 };
 
 struct BreakerView {
@@ -132,6 +145,11 @@ class Engine {
   [[nodiscard]] ErrorStatistics error_statistics(std::uint64_t now_ns) const;
   [[nodiscard]] std::string health_summary(std::uint64_t now_ns) const;  // the seed's text
   [[nodiscard]] std::string report_json(std::uint64_t now_ns) const;     // what the report page holds
+
+  // Applies an external action now. False when the target cannot be named (empty, too long,
+  // name table full). Opening forces the breaker open (FORCED_OPEN: no timeout, no probes)
+  // until released; releasing closes it only if it is still forced open.
+  bool apply_external(const ExternalAction& action, std::uint64_t now_ns);
 
   [[nodiscard]] std::vector<Alert> take_alerts();
   [[nodiscard]] std::vector<DecisionEvent> take_decisions();
@@ -193,6 +211,8 @@ class Engine {
   void raise_alert(std::string key, std::string text, Severity severity, std::uint64_t now_ns);
   HealthStatus grade(const Bot& b, std::uint64_t now_ns) const;
   void check_stalls(std::uint64_t now_ns);
+  void release_external(bool breaker_kind, NameId id, std::string_view why, std::uint64_t now_ns);
+  void expire_external(std::uint64_t now_ns);
   double* metric_slot(std::vector<double*>& index, std::map<std::string, double, std::less<>>& values, NameId id);
 
   ReaderConfig config_;
@@ -220,6 +240,8 @@ class Engine {
   std::vector<double*> gauges_by_id_;
   std::map<std::string, std::uint64_t, std::less<>> warnings_by_type_;
 
+  // External holds (apply_external): (breaker kind?, name id) -> holder -> deadline (0 = none).
+  std::map<std::pair<bool, NameId>, std::map<std::string, std::uint64_t, std::less<>>> external_;
   std::unique_ptr<FleetLimits> fleet_;   // shared rate buckets and the retry budget
   std::uint64_t next_stall_check_ns_ = 0;
   std::deque<Alert> alerts_;             // bounded (kMaxPendingAlerts): oldest dropped
