@@ -321,8 +321,16 @@ TEST(Engine, HealthSummaryHasTheSeedsSectionsAndComponents) {
 // ---------------------------------------------------------------------------------------
 // Circuit breakers
 
+// The rig's clock runs a minute ahead of the real one the writer stamps permit leases with:
+// a lease longer than that keeps the reader from taking permits back mid-test.
+ReaderConfig long_probe_leases() {
+  ReaderConfig c;
+  c.default_breaker.probe_lease = 3600;
+  return c;
+}
+
 TEST(Engine, BreakerOpensOnFailureRateThenHalfOpensAfter60sAndClosesOnProbes) {
-  EngineRig rig;
+  EngineRig rig(long_probe_leases());
   Writer& w = rig.w();
   const std::uint64_t seq_before = rig.board().decision_seq();
   // 5 successes and 4 failures: 9 calls, below the minimum of 10.
@@ -366,11 +374,18 @@ TEST(Engine, BreakerOpensOnFailureRateThenHalfOpensAfter60sAndClosesOnProbes) {
   decisions = rig.engine().take_decisions();
   ASSERT_NE(find_decision(decisions, "timeout"), nullptr);
 
-  // Three successful probes close it.
-  for (int i = 0; i < 2; ++i) w.call_outcome("market_scanner", true, 0.1);
+  // Three successful probes close it. Each is a call made after breaker_open() said this
+  // thread may (it took one of the 3 host-wide permits); an outcome without a permit is not
+  // a probe.
+  w.call_outcome("market_scanner", true, 0.1);  // the permit taken above
+  EXPECT_FALSE(w.breaker_open("market_scanner"));
+  w.call_outcome("market_scanner", true, 0.1);
+  EXPECT_FALSE(w.breaker_open("market_scanner"));  // the third and last permit
+  EXPECT_FALSE(w.breaker_open("market_scanner"));  // still held (not spent): asking again is free
   rig.pump(trip_at + 61 * kSecond);
   EXPECT_EQ(w.breaker_state("market_scanner"), BreakerState::HalfOpen);
   w.call_outcome("market_scanner", true, 0.1);
+  EXPECT_TRUE(w.breaker_open("market_scanner"));  // all 3 permits spent: no fourth probe
   rig.pump(trip_at + 62 * kSecond);
   EXPECT_EQ(w.breaker_state("market_scanner"), BreakerState::Closed);
   EXPECT_EQ(rig.board().snapshot(w.component("market_scanner")).rule, static_cast<std::uint8_t>(BreakerRule::ProbeSucceeded));

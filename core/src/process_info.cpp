@@ -18,7 +18,17 @@ void on_fork_child() noexcept { detail::g_fork_generation.fetch_add(1, std::memo
 [[maybe_unused]] const int g_atfork_registered = ::pthread_atfork(nullptr, nullptr, on_fork_child);
 }  // namespace
 
-std::uint32_t current_pid() noexcept { return static_cast<std::uint32_t>(::getpid()); }
+std::uint32_t current_pid() noexcept {
+  // Cached per thread like the tid (getpid is a syscall); refreshed in a forked child.
+  thread_local std::uint32_t pid = 0;
+  thread_local std::uint32_t generation = 0;
+  const std::uint32_t g = fork_generation();
+  if (generation != g) {
+    pid = static_cast<std::uint32_t>(::getpid());
+    generation = g;
+  }
+  return pid;
+}
 
 std::uint32_t current_tid() noexcept {
   thread_local std::uint32_t tid = 0;

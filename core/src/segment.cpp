@@ -59,6 +59,8 @@ void initialise(std::byte* base, const SegmentGeometry& g, const SectionOffsets&
   new (base + o.fleet) FleetHeader{};
   auto* buckets = reinterpret_cast<RateBucket*>(base + o.fleet + sizeof(FleetHeader));
   for (std::uint32_t i = 0; i < kRateBuckets; ++i) new (&buckets[i]) RateBucket{};
+  auto* probes = reinterpret_cast<ProbeSlot*>(buckets + kRateBuckets);
+  for (std::uint32_t i = 0; i < kProbeSlots; ++i) new (&probes[i]) ProbeSlot{};
   // Publishes everything above (pairs with the acquire load in Segment::open's attach path).
   h->ready.store(kReadyWord, std::memory_order_release);
 }

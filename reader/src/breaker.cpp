@@ -47,6 +47,7 @@ std::string_view to_string(BreakerRule r) noexcept {
     case BreakerRule::Forced: return "forced";
     case BreakerRule::Disabled: return "disabled";
     case BreakerRule::Reset: return "reset";
+    case BreakerRule::Quorum: return "quorum";
   }
   return "invalid";
 }
@@ -346,6 +347,17 @@ std::optional<BreakerTransition> CircuitBreaker::open(std::uint64_t now_ns) noex
   // fresh timeout every call), which is a state change worth recording.
   enter_open(now_ns, wait_ns_for_trip(1));
   return transition(BreakerState::Open, BreakerRule::Manual, now_ns, window_failure_rate(), window_slow_rate());
+}
+
+std::optional<BreakerTransition> CircuitBreaker::trip(std::uint64_t now_ns, BreakerRule rule) noexcept {
+  last_now_ns_ = std::max(last_now_ns_, now_ns);
+  if (state_ != BreakerState::Closed && state_ != BreakerState::HalfOpen) return std::nullopt;
+  const double failure_rate = window_failure_rate();
+  const double slow_rate = window_slow_rate();
+  ++trips_;
+  ++trips_since_closed_;
+  enter_open(now_ns, wait_ns_for_trip(trips_since_closed_));
+  return transition(BreakerState::Open, rule, now_ns, failure_rate, slow_rate);
 }
 
 std::optional<BreakerTransition> CircuitBreaker::close(std::uint64_t now_ns) noexcept {

@@ -21,6 +21,10 @@ constexpr std::uint64_t kMaxRecordAgeNs = 600'000'000'000ULL;
 // How often the bots that got records are re-graded between reports: a health change goes
 // out within this, at the cost of one health check per active bot (~1 µs each) per period.
 constexpr std::uint64_t kRegradeIntervalNs = 10'000'000;
+// Host scope: a bot counts towards quorum_fraction while it reported on the component this recently.
+constexpr std::uint64_t kQuorumActiveNs = 60'000'000'000ULL;
+// How often HALF_OPEN breakers' permits are checked for dead holders and ended leases.
+constexpr std::uint64_t kProbeCheckIntervalNs = 100'000'000;
 
 std::string format_seconds(double s) {
   char buf[32];
@@ -68,6 +72,7 @@ Engine::Engine(ReaderConfig config, const Segment& segment, std::uint64_t now_ns
       errors_(now_ns, config_.error_log),
       recovery_(std::make_unique<RecoveryEngine>(config_.recovery)) {
   fleet_ = std::make_unique<FleetLimits>(segment, config_.rate_limits, config_.retry_budget);
+  probes_ = ProbePermitPool(segment.probe_slots());
   const std::uint32_t ids = segment.geometry().name_capacity;
   bots_by_id_.assign(ids, nullptr);
   breakers_by_id_.assign(ids, nullptr);
@@ -126,8 +131,25 @@ Engine::Breaker* Engine::breaker(NameId component, std::uint64_t now_ns) {
   if (Breaker* b = breakers_by_id_[component]) return b;
   const std::string* name = name_as(component, NameKind::Component);
   if (!name) return nullptr;
-  Breaker& b = breakers_.emplace(component, Breaker{*name, CircuitBreaker(config_.breaker_for(*name))}).first->second;
+  const BreakerConfig& config = config_.breaker_for(*name);
+  Breaker& b = breakers_.emplace(component, Breaker{*name, CircuitBreaker(config), component}).first->second;
   breakers_by_id_[component] = &b;
+  // Tells writers whether to read their own breaker too (also clears a previous reader's flag).
+  board_.set_flags(component, config.scope == BreakerConfig::Scope::Component ? 0 : kEntryPerBotBreakers);
+  return &b;
+}
+
+Engine::Breaker* Engine::bot_breaker(Breaker& component, NameId bot_id) {
+  const std::uint32_t key = std::uint32_t{component.component_id} << 16 | bot_id;
+  if (const auto it = bot_breaker_ids_.find(key); it != bot_breaker_ids_.end()) return breakers_by_id_[it->second];
+  const NameId id = names_.intern(NameKind::BotBreaker, bot_breaker_name(component.component_id, bot_id).view());
+  if (id == kNoName || id >= breakers_by_id_.size()) return nullptr;  // table full: the caller pools
+  bot_breaker_ids_.emplace(key, id);
+  if (Breaker* b = breakers_by_id_[id]) return b;
+  Breaker& b = breakers_.emplace(id, Breaker{component.component, CircuitBreaker(component.breaker.config()),
+                                             component.component_id, bot_id}).first->second;
+  breakers_by_id_[id] = &b;
+  component.bot_breakers.push_back(id);
   return &b;
 }
 
@@ -146,7 +168,7 @@ std::uint64_t Engine::event_time(const Record& r, std::uint64_t now_ns) const no
   return t;
 }
 
-void Engine::on_record(const Record& r, const RecordSource&, std::uint64_t now_ns) {
+void Engine::on_record(const Record& r, const RecordSource& source, std::uint64_t now_ns) {
   ++stats_.records;
   ++stats_.records_by_kind[static_cast<std::uint8_t>(r.kind)];
   const std::uint64_t at = event_time(r, now_ns);
@@ -191,7 +213,7 @@ void Engine::on_record(const Record& r, const RecordSource&, std::uint64_t now_n
     case RecordKind::CallOutcome:
       if (b.components.size() < 64 && std::find(b.components.begin(), b.components.end(), r.name_id) == b.components.end())
         b.components.push_back(r.name_id);
-      on_call_outcome(r, now_ns);
+      on_call_outcome(r, source, now_ns);
       break;
     case RecordKind::Counter:
       if (double* v = metric_slot(counters_by_id_, counters_, r.name_id)) *v += r.value;
@@ -246,11 +268,79 @@ void Engine::on_error(const Record& r, std::uint64_t now_ns) {
   if (d.action != RecoveryAction::None) publish_recovery(r.name_id, component_id, d, now_ns);
 }
 
-void Engine::on_call_outcome(const Record& r, std::uint64_t now_ns) {
-  Breaker* b = breaker(r.name_id, now_ns);
-  if (!b) return;
+void Engine::on_call_outcome(const Record& r, const RecordSource& source, std::uint64_t now_ns) {
+  Breaker* c = breaker(r.name_id, now_ns);
+  if (!c) return;
+  using Scope = BreakerConfig::Scope;
+  const Scope scope = c->breaker.config().scope;
+  // Host scope: once the host-wide breaker has left CLOSED it alone decides (its probes come
+  // from any bot); the bots' own breakers were reset then and wait for it to close.
+  if (scope == Scope::Component || (scope == Scope::Host && c->breaker.state() != BreakerState::Closed)) {
+    feed_outcome(r.name_id, *c, r, source, now_ns);
+    return;
+  }
+  Breaker* own = bot_breaker(*c, r.bot_id);
+  if (!own) {
+    feed_outcome(r.name_id, *c, r, source, now_ns);
+    return;
+  }
+  feed_outcome(bot_breaker_ids_.at(std::uint32_t{c->component_id} << 16 | r.bot_id), *own, r, source, now_ns);
+}
+
+void Engine::feed_outcome(NameId id, Breaker& b, const Record& r, const RecordSource& source, std::uint64_t now_ns) {
+  // An OPEN breaker past its wait goes HALF_OPEN first (issuing its permits), so that this
+  // outcome is judged like any other at a HALF_OPEN breaker.
+  if (b.breaker.state() == BreakerState::Open)
+    if (auto t = b.breaker.tick(now_ns)) publish_transition(id, b, *t, to_string(t->rule));
+  // Exactly N probes: at a HALF_OPEN breaker with permits, only an outcome from a thread that
+  // holds an unused permit counts (and uses it up).
+  if (b.breaker.state() == BreakerState::HalfOpen && b.probe_slots != 0 &&
+      !probes_.accept(b.probe_slots, source.owner_pid, r.thread_id)) {
+    ++stats_.probe_outcomes_refused;
+    return;
+  }
+  b.last_outcome_ns = now_ns;
   const bool success = (r.flags & kFlagFailure) == 0;
-  if (auto t = b->breaker.on_outcome(success, r.value, now_ns)) publish_transition(r.name_id, *b, *t, to_string(t->rule));
+  if (auto t = b.breaker.on_outcome(success, r.value, now_ns)) publish_transition(id, b, *t, to_string(t->rule));
+}
+
+// Host scope: the host-wide breaker trips when enough bots' own breakers are failing (OPEN
+// or HALF_OPEN): at least `quorum` of them, and at least quorum_fraction of the bots active
+// on the component (an outcome within kQuorumActiveNs, or failing).
+void Engine::check_quorum(NameId id, Breaker& host, std::uint64_t now_ns) {
+  if (host.breaker.state() != BreakerState::Closed) return;
+  std::uint32_t failing = 0;
+  std::uint32_t active = 0;
+  for (NameId own : host.bot_breakers) {
+    const Breaker& o = *breakers_by_id_[own];
+    const BreakerState st = o.breaker.state();
+    const bool is_failing = st == BreakerState::Open || st == BreakerState::HalfOpen;
+    const bool recent = o.last_outcome_ns != 0 && now_ns >= o.last_outcome_ns && now_ns - o.last_outcome_ns <= kQuorumActiveNs;
+    active += (is_failing || recent) ? 1 : 0;
+    failing += is_failing ? 1 : 0;
+  }
+  const BreakerConfig& cfg = host.breaker.config();
+  const auto by_fraction = static_cast<std::uint32_t>(std::ceil(cfg.quorum_fraction * active - 1e-9));
+  if (failing < std::max(cfg.quorum, by_fraction)) return;
+  if (auto t = host.breaker.trip(now_ns, BreakerRule::Quorum))
+    publish_transition(id, host, *t, "quorum: " + std::to_string(failing) + " of " + std::to_string(active) + " bots");
+}
+
+// Permits whose holder died, or kept them past the lease without an outcome, go back to the
+// pool of their breaker so that another bot can probe.
+void Engine::take_back_probes(std::uint64_t now_ns) {
+  next_probe_check_ns_ = now_ns + kProbeCheckIntervalNs;
+  const std::uint64_t now_ticks = segment_->calibration().to_ticks(now_ns);
+  for (NameId id : timed_breakers_) {
+    const Breaker& b = *breakers_by_id_[id];
+    if (b.probe_slots == 0) continue;
+    for (const ProbePermitPool::TakenBack& t : probes_.take_back(b.probe_slots, now_ticks)) {
+      ++stats_.probe_permits_taken_back;
+      spdlog::info("breaker {}{}: probe permit {} taken back from pid {} tid {} ({})", b.component,
+                   b.bot_id ? "@" + name_of(b.bot_id) : std::string(), t.slot, owner_pid(t.owner), owner_tid(t.owner),
+                   t.holder_dead ? "holder died" : "lease ran out");
+    }
+  }
 }
 
 void Engine::on_command(const Record& r, std::uint64_t now_ns) {
@@ -305,10 +395,21 @@ bool Engine::apply_command(const Record& r, std::uint64_t now_ns) {
   return false;
 }
 
-void Engine::publish_transition(NameId id, const Breaker& b, const BreakerTransition& t, std::string_view why) {
+void Engine::publish_transition(NameId id, Breaker& b, const BreakerTransition& t, std::string_view why) {
+  // Permits exist only while HALF_OPEN: a fresh set on entering it, withdrawn on leaving.
+  if (b.probe_slots != 0) {
+    probes_.withdraw(b.probe_slots);
+    b.probe_slots = 0;
+  }
+  if (t.to == BreakerState::HalfOpen) {
+    const BreakerConfig& cfg = b.breaker.config();
+    const auto lease_ns = static_cast<std::uint64_t>(cfg.probe_lease * 1e9);
+    b.probe_slots = probes_.issue(id, cfg.permitted_calls_in_half_open, segment_->calibration().duration_to_ticks(lease_ns));
+    if (b.probe_slots == 0) ++stats_.probe_permits_unavailable;
+  }
   const std::uint64_t open_until_ns = b.breaker.open_until_ns();
   const std::uint64_t open_until_ticks = open_until_ns ? segment_->calibration().to_ticks(open_until_ns) : 0;
-  const std::uint64_t seq = board_.set_breaker(id, t.to, open_until_ticks, static_cast<std::uint8_t>(t.rule));
+  const std::uint64_t seq = board_.set_breaker(id, t.to, open_until_ticks, static_cast<std::uint8_t>(t.rule), b.probe_slots);
   ++stats_.breaker_transitions;
   const bool timed = t.to == BreakerState::Open || t.to == BreakerState::HalfOpen;
   const auto it = std::find(timed_breakers_.begin(), timed_breakers_.end(), id);
@@ -317,7 +418,20 @@ void Engine::publish_transition(NameId id, const Breaker& b, const BreakerTransi
   char what[160];
   std::snprintf(what, sizeof what, "breaker %s -> %s (failure rate %.1f%%, slow %.1f%%)", std::string(to_string(t.from)).c_str(),
                 std::string(to_string(t.to)).c_str(), t.failure_rate, t.slow_rate);
-  record_decision(seq, t.now_ns, b.component, what, std::string(why));
+  record_decision(seq, t.now_ns, b.bot_id ? b.component + "@" + name_of(b.bot_id) : b.component, what, std::string(why));
+
+  if (b.bot_id != kNoName) {
+    // A bot's own breaker opened: with host scope, maybe a quorum of bots now fails.
+    Breaker* host = breakers_by_id_[b.component_id];
+    if (t.to == BreakerState::Open && host && host->breaker.config().scope == BreakerConfig::Scope::Host)
+      check_quorum(b.component_id, *host, t.now_ns);
+  } else if (t.from == BreakerState::Closed && b.breaker.config().scope == BreakerConfig::Scope::Host) {
+    // The host-wide breaker decides from now on: the bots' own breakers start over.
+    for (NameId own : b.bot_breakers) {
+      Breaker& o = *breakers_by_id_[own];
+      if (o.breaker.state() != BreakerState::Closed) publish_transition(own, o, o.breaker.reset(t.now_ns), "host_breaker_opened");
+    }
+  }
 }
 
 void Engine::publish_recovery(NameId type_id, NameId component_id, const RecoveryDecision& d, std::uint64_t now_ns) {
@@ -403,6 +517,7 @@ void Engine::tick(std::uint64_t now_ns) {
   }
   fleet_->tick(now_ns);
   if (!external_.empty()) expire_external(now_ns);
+  if (now_ns >= next_probe_check_ns_) take_back_probes(now_ns);
   if (now_ns >= next_stall_check_ns_) check_stalls(now_ns);
   if (!dirty_bots_.empty() && now_ns >= next_regrade_ns_) regrade_dirty(now_ns);
   if (now_ns >= next_publish_ns_ || report_requested_) publish_report(now_ns);
@@ -617,7 +732,12 @@ void Engine::reload(ReaderConfig config) {
   fleet_ = std::move(fleet);
   recovery->adopt_state(std::move(*recovery_));
   recovery_ = std::move(recovery);
-  for (auto& [id, b] : breakers_) b.breaker.reconfigure(config_.breaker_for(b.component));
+  for (auto& [id, b] : breakers_) {
+    const BreakerConfig& cfg = config_.breaker_for(b.component);
+    b.breaker.reconfigure(cfg);
+    if (b.bot_id == kNoName)
+      board_.set_flags(id, cfg.scope == BreakerConfig::Scope::Component ? 0 : kEntryPerBotBreakers);
+  }
   report_requested_ = true;
 }
 
@@ -636,7 +756,8 @@ std::vector<DecisionEvent> Engine::take_decisions() {
 std::vector<BreakerView> Engine::breakers() const {
   std::vector<BreakerView> out;
   out.reserve(breakers_.size());
-  for (const auto& [id, b] : breakers_) out.push_back(BreakerView{id, b.component, b.breaker.metrics(), b.breaker.last_transition()});
+  for (const auto& [id, b] : breakers_) out.push_back(BreakerView{id, b.component, b.bot_id ? name_of(b.bot_id) : std::string(), b.breaker.config().scope,
+                              b.breaker.metrics(), b.breaker.last_transition()});
   return out;
 }
 

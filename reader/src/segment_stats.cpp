@@ -341,6 +341,8 @@ std::string_view name_kind_text(std::uint8_t kind) noexcept {
     case static_cast<std::uint8_t>(NameKind::WarningType): return "warning_type";
     case static_cast<std::uint8_t>(NameKind::Endpoint): return "endpoint";
     case static_cast<std::uint8_t>(NameKind::Metric): return "metric";
+    case static_cast<std::uint8_t>(NameKind::RateGroup): return "rate_group";
+    case static_cast<std::uint8_t>(NameKind::BotBreaker): return "bot_breaker";
     default: return "corrupt";
   }
 }

@@ -505,7 +505,7 @@ void SnapshotAccess::load(CircuitBreaker& b, const json& j, const TimeShift& shi
     const json& t = *last;
     const auto from = t.at(0).get<unsigned>(), to = t.at(1).get<unsigned>(), rule = t.at(2).get<unsigned>();
     if (from <= static_cast<unsigned>(BreakerState::Disabled) && to <= static_cast<unsigned>(BreakerState::Disabled) &&
-        rule <= static_cast<unsigned>(BreakerRule::Reset))
+        rule <= static_cast<unsigned>(BreakerRule::Quorum))
       b.last_ = BreakerTransition{static_cast<BreakerState>(from), static_cast<BreakerState>(to), static_cast<BreakerRule>(rule),
                                   shift(t.at(3).get<std::uint64_t>()), t.at(4).get<double>(), t.at(5).get<double>()};
   }
@@ -612,7 +612,15 @@ nlohmann::json Engine::save_state() const {
     bots.push_back({{"name", name}, {"last_seen_ns", b.last_seen_ns}, {"monitor", SnapshotAccess::save(b.monitor, endpoint_name)}});
   }
   json breakers = json::array();
-  for (const auto& [id, b] : breakers_) breakers.push_back({{"component", b.component}, {"breaker", SnapshotAccess::save(b.breaker)}});
+  for (const auto& [id, b] : breakers_) {
+    json j = {{"component", b.component}, {"breaker", SnapshotAccess::save(b.breaker)}};
+    if (b.bot_id != kNoName) {
+      const std::string bot = bot_name(b.bot_id);
+      if (bot.empty()) continue;
+      j["bot"] = bot;  // a bot's own breaker, keyed by names (ids differ on a fresh segment)
+    }
+    breakers.push_back(std::move(j));
+  }
   json strategies = json::array();
   for (const RecoveryStrategy& s : command_strategies_) strategies.push_back(SnapshotAccess::save(s));
   // The board's per-name reset epochs: a fresh board (another boot) must not show a bot an
@@ -666,7 +674,12 @@ void Engine::restore_state(const nlohmann::json& state, const TimeShift& shift, 
   for (const json& j : state.at("breakers")) {
     const NameId id = names_.intern(NameKind::Component, j.at("component").get<std::string>());
     if (id == kNoName) continue;
-    if (Breaker* b = breaker(id, now_ns)) SnapshotAccess::load(b->breaker, j.at("breaker"), shift);
+    Breaker* b = breaker(id, now_ns);
+    if (b && j.contains("bot")) {
+      const NameId own_bot = names_.intern(NameKind::Bot, j.at("bot").get<std::string>());
+      b = own_bot == kNoName ? nullptr : bot_breaker(*b, own_bot);
+    }
+    if (b) SnapshotAccess::load(b->breaker, j.at("breaker"), shift);
   }
   for (const auto& [name, v] : state.at("counters").items()) counters_[name] = v.get<double>();
   for (const auto& [name, v] : state.at("gauges").items()) gauges_[name] = v.get<double>();
@@ -676,7 +689,8 @@ void Engine::restore_state(const nlohmann::json& state, const TimeShift& shift, 
   std::vector<std::pair<NameId, std::uint64_t>> epochs;
   for (const json& e : state.at("board_epochs")) {
     const auto kind = e.at(0).get<unsigned>();
-    if (kind == 0 || kind > kMaxNameKind) continue;
+    // BotBreaker names are made of ids, which differ on a fresh segment: not restored.
+    if (kind == 0 || kind > kMaxNameKind || kind == static_cast<unsigned>(NameKind::BotBreaker)) continue;
     const NameId id = names_.intern(static_cast<NameKind>(kind), e.at(1).get<std::string>());
     if (id != kNoName) epochs.emplace_back(id, e.at(2).get<std::uint64_t>());
   }
@@ -706,7 +720,14 @@ void Engine::republish(std::uint64_t now_ns, const std::vector<std::pair<NameId,
     const BreakerState s = b.breaker.state();
     const std::uint64_t until = b.breaker.open_until_ns();
     const std::uint8_t rule = static_cast<std::uint8_t>(b.breaker.last_transition() ? b.breaker.last_transition()->rule : BreakerRule::Reset);
-    const std::uint64_t seq = board_.set_breaker(id, s, until ? segment_->calibration().to_ticks(until) : 0, rule);
+    if (b.probe_slots != 0) probes_.withdraw(b.probe_slots);
+    b.probe_slots = 0;
+    if (s == BreakerState::HalfOpen) {
+      const auto lease_ns = static_cast<std::uint64_t>(b.breaker.config().probe_lease * 1e9);
+      b.probe_slots = probes_.issue(id, b.breaker.config().permitted_calls_in_half_open,
+                                    segment_->calibration().duration_to_ticks(lease_ns));
+    }
+    const std::uint64_t seq = board_.set_breaker(id, s, until ? segment_->calibration().to_ticks(until) : 0, rule, b.probe_slots);
     if (s == BreakerState::Open || s == BreakerState::HalfOpen) timed_breakers_.push_back(id);
     if (s != BreakerState::Closed) {
       ++open;

@@ -68,7 +68,8 @@ static_assert(TELERING_NAME_WARNING_TYPE == static_cast<int>(NameKind::WarningTy
 static_assert(TELERING_NAME_ENDPOINT == static_cast<int>(NameKind::Endpoint));
 static_assert(TELERING_NAME_METRIC == static_cast<int>(NameKind::Metric));
 static_assert(TELERING_NAME_RATE_GROUP == static_cast<int>(NameKind::RateGroup));
-static_assert(TELERING_NAME_RATE_GROUP == telering::kMaxNameKind);
+// BotBreaker names are the writer's own business (breaker_open), not interned through the C ABI.
+static_assert(TELERING_NAME_RATE_GROUP + 1 == telering::kMaxNameKind);
 static_assert(TELERING_OK == static_cast<int>(RecordResult::Recorded));
 static_assert(TELERING_RECORDED_SHARED == static_cast<int>(RecordResult::RecordedShared));
 static_assert(TELERING_DROPPED == static_cast<int>(RecordResult::Dropped));
@@ -107,7 +108,7 @@ telering_status guarded(Fn&& fn) noexcept {
 inline std::string_view view(const char* s) noexcept { return s ? std::string_view(s) : std::string_view(); }
 inline telering_status status(RecordResult r) noexcept { return static_cast<telering_status>(r); }
 inline bool valid_severity(int s) noexcept { return s >= TELERING_SEVERITY_LOW && s <= TELERING_SEVERITY_CRITICAL; }
-inline bool valid_kind(int k) noexcept { return k >= TELERING_NAME_BOT && k <= telering::kMaxNameKind; }
+inline bool valid_kind(int k) noexcept { return k >= TELERING_NAME_BOT && k <= TELERING_NAME_RATE_GROUP; }
 // Durations and sizes: finite and >= 0 (the reader would count anything else as malformed).
 inline bool valid_amount(double v) noexcept { return v >= 0.0 && std::isfinite(v); }
 

@@ -9,6 +9,7 @@
 
 #include "telering/clock.hpp"
 #include "telering/memory_sampler.hpp"
+#include "telering/probe_permits.hpp"
 #include "telering/process_info.hpp"
 #include "telering/report_page.hpp"
 #include "telering/ring_mpsc.hpp"
@@ -34,6 +35,11 @@ struct Writer::State {
   std::uint64_t serial = 0;    // unique per attach in this process; 0 is never used
   std::unique_ptr<MemorySampler> sampler;
 
+  ProbeSlot* probe_slots = nullptr;
+  // own_breakers[component]: this bot's BotBreaker id (kNoName = not interned yet). Any
+  // thread may fill a slot; they all store the same value (interning gives one id per name).
+  std::unique_ptr<std::atomic<NameId>[]> own_breakers;
+
   std::mutex lanes_mutex;      // guards claimed (claims and releases are off the hot path)
   std::vector<std::uint32_t> claimed;
 
@@ -41,7 +47,9 @@ struct Writer::State {
       : segment(std::move(s)),
         names(segment.names(), segment.geometry().name_capacity),
         board(&segment.board(), segment.board_entries(), segment.geometry().name_capacity),
-        shared(&segment.mpsc(), segment.mpsc_seq(), segment.mpsc_records(), segment.geometry().mpsc_capacity) {}
+        shared(&segment.mpsc(), segment.mpsc_seq(), segment.mpsc_records(), segment.geometry().mpsc_capacity),
+        probe_slots(segment.probe_slots()),
+        own_breakers(std::make_unique<std::atomic<NameId>[]>(segment.geometry().name_capacity)) {}
 };
 
 namespace {
@@ -274,6 +282,9 @@ RecordResult Writer::call_outcome(std::string_view component_name, bool success,
 
 RecordResult Writer::call_outcome(NameId component_id, bool success, double seconds, bool retry) noexcept {
   const std::uint8_t flags = static_cast<std::uint8_t>((success ? 0 : kFlagFailure) | (retry ? kFlagRetry : 0));
+  if (board().breaker_state(component_id) == BreakerState::HalfOpen ||
+      (board().flags(component_id) & kEntryPerBotBreakers) != 0) [[unlikely]]
+    spend_probe_permits(component_id);
   return record(RecordKind::CallOutcome, component_id, seconds, Severity::None, kNoName, flags);
 }
 
@@ -299,9 +310,47 @@ RecordResult Writer::heartbeat() noexcept { return record(RecordKind::Heartbeat,
 
 const BoardReader& Writer::board() const noexcept { return state_->board; }
 
+NameId Writer::own_breaker(NameId component) const noexcept {
+  if (component == kNoName || component >= state_->segment.geometry().name_capacity) return kNoName;
+  std::atomic<NameId>& slot = state_->own_breakers[component];
+  NameId id = slot.load(std::memory_order_relaxed);
+  if (id == kNoName) [[unlikely]] {
+    id = state_->names.intern(NameKind::BotBreaker, bot_breaker_name(component, state_->bot).view());
+    slot.store(id, std::memory_order_relaxed);
+  }
+  return id;
+}
+
+bool Writer::probe_permitted(NameId id) const noexcept {
+  const std::uint32_t packed = board().probe_slots(id);
+  if (packed == 0) return true;  // no permits published: every call may probe
+  return take_probe_permit(state_->probe_slots, packed, id, make_owner(current_pid(), current_tid()),
+                           current_process_start_time(), read_ticks());
+}
+
+void Writer::spend_probe_permits(NameId component) noexcept {
+  const std::uint64_t me = make_owner(current_pid(), current_tid());
+  spend_probe_permit(state_->probe_slots, board().probe_slots(component), component, me);
+  if (board().flags(component) & kEntryPerBotBreakers)
+    if (const NameId own = own_breaker(component); own != kNoName)
+      spend_probe_permit(state_->probe_slots, board().probe_slots(own), own, me);
+}
+
+bool Writer::breaker_open_slow(NameId component, BreakerState s) const noexcept {
+  if (s == BreakerState::Open || s == BreakerState::ForcedOpen) return true;
+  if (board().flags(component) & kEntryPerBotBreakers) {
+    if (const NameId own = own_breaker(component); own != kNoName) {
+      const BreakerState o = board().breaker_state(own);
+      if (o == BreakerState::Open || o == BreakerState::ForcedOpen) return true;
+      if (s != BreakerState::HalfOpen && o == BreakerState::HalfOpen) return !probe_permitted(own);
+    }
+  }
+  return s == BreakerState::HalfOpen && !probe_permitted(component);
+}
+
 bool Writer::breaker_open(std::string_view component_name) const noexcept {
   const NameId id = state_->names.find(NameKind::Component, component_name);
-  return id != kNoName && board().breaker_open(id);
+  return id != kNoName && breaker_open(id);
 }
 
 BreakerState Writer::breaker_state(std::string_view component_name) const noexcept {

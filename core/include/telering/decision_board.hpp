@@ -52,6 +52,13 @@ class BoardReader {
     const auto s = entry(id).breaker_state.load(std::memory_order_acquire);
     return s == static_cast<std::uint8_t>(BreakerState::Open) || s == static_cast<std::uint8_t>(BreakerState::ForcedOpen);
   }
+  // kEntry* bits (layout.hpp). Relaxed: a hint, set once per component by the reader.
+  [[nodiscard]] std::uint32_t flags(NameId id) const noexcept { return entry(id).flags.load(std::memory_order_relaxed); }
+  // Packed ProbeSlot range of a HALF_OPEN breaker (0 = none). Load after breaker_state: the
+  // reader stores it before the state (BoardWriter::set_breaker).
+  [[nodiscard]] std::uint32_t probe_slots(NameId id) const noexcept {
+    return entry(id).probe_slots.load(std::memory_order_acquire);
+  }
   // Pairs with the reader's release store of the deadline (BoardWriter::set_backoff).
   [[nodiscard]] std::uint64_t backoff_until_ticks(NameId id) const noexcept {
     return entry(id).backoff_until_ticks.load(std::memory_order_acquire);
@@ -139,10 +146,12 @@ class BoardWriter {
     return seq;
   }
 
-  std::uint64_t set_breaker(NameId id, BreakerState state, std::uint64_t open_until_ticks, std::uint8_t rule) noexcept {
+  std::uint64_t set_breaker(NameId id, BreakerState state, std::uint64_t open_until_ticks, std::uint8_t rule,
+                            std::uint32_t probe_slots = 0) noexcept {
     return update(id, [&](BoardEntry& e) {
       e.open_until_ticks.store(open_until_ticks, std::memory_order_release);
       e.rule.store(rule, std::memory_order_release);
+      e.probe_slots.store(probe_slots, std::memory_order_release);
       // Pairs with BoardReader::breaker_state / breaker_open.
       e.breaker_state.store(static_cast<std::uint8_t>(state), std::memory_order_release);
     });
@@ -165,6 +174,10 @@ class BoardWriter {
       e.rule.store(rule, std::memory_order_release);
       e.retry_permits.store(permits, std::memory_order_release);
     });
+  }
+
+  std::uint64_t set_flags(NameId id, std::uint32_t flags) noexcept {
+    return update(id, [&](BoardEntry& e) { e.flags.store(flags, std::memory_order_relaxed); });
   }
 
   std::uint64_t set_health(NameId id, HealthStatus health) noexcept {

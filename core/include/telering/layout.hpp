@@ -13,6 +13,7 @@
 //  board_offset                   BoardHeader + BoardEntry[name_capacity] (indexed by name id)
 //  report_offset                  ReportPageHeader + report_bytes bytes
 //  fleet_offset                   FleetHeader (retry budget) + RateBucket[kRateBuckets]
+//                                 + ProbeSlot[kProbeSlots] (half-open probe permits)
 //
 // Rules for everything below:
 //  - No pointers: a section is found from the base by an offset in the header, and every
@@ -34,7 +35,7 @@ namespace telering {
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint64_t kSegmentMagic = 0x474E495245454C54ULL;  // "TELERING" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 1;
+inline constexpr std::uint32_t kLayoutVersion = 2;
 inline constexpr std::uint64_t kReadyWord = 0x5245414459ULL;           // "READY"
 
 // Geometry chosen when a segment is created. Defaults fit in < 16 MiB (see tests).
@@ -142,9 +143,10 @@ enum class NameKind : std::uint8_t {
   WarningType = 4,
   Endpoint = 5,
   Metric = 6,
-  RateGroup = 7,  // a shared rate limiter (an exchange's endpoint group / account quota)
+  RateGroup = 7,   // a shared rate limiter (an exchange's endpoint group / account quota)
+  BotBreaker = 8,  // one bot's own breaker on a component: text "<component id>@<bot id>"
 };
-inline constexpr std::uint8_t kMaxNameKind = 7;
+inline constexpr std::uint8_t kMaxNameKind = 8;
 inline constexpr std::size_t kMaxNameLength = 52;
 
 // One interned name. state: 0 empty, 1 being written by the claimant, 2 ready (release,
@@ -203,10 +205,18 @@ struct BoardEntry {
   std::atomic<std::uint64_t> reset_epoch;                    // bumped by RESET for this name
   std::atomic<std::uint64_t> decision_seq;                   // board decision_seq at last change
   std::atomic<std::uint32_t> retry_permits;                  // retries the bot may still make
-  std::atomic<std::uint32_t> flags;                          // reserved
+  std::atomic<std::uint32_t> flags;                          // kEntry* bits
   std::atomic<std::uint64_t> backoff_until_ns;               // same deadline, monotonic ns
+  // HALF_OPEN breaker: its probe permits are ProbeSlot[first, first + count), packed as
+  // first << 16 | count; 0 = no permits published (every call may go through).
+  std::atomic<std::uint32_t> probe_slots;
 };
 static_assert(sizeof(BoardEntry) == kCacheLine);
+// BoardEntry::flags of a component: bots also read their own breaker (NameKind::BotBreaker).
+inline constexpr std::uint32_t kEntryPerBotBreakers = 1;
+[[nodiscard]] constexpr std::uint32_t pack_probe_slots(std::uint32_t first, std::uint32_t count) noexcept {
+  return first << 16 | count;
+}
 
 // Report page: the reader's latest health report and error statistics as JSON, behind a
 // seqlock (seq odd while writing; payload copied with relaxed 8-byte atomics).
@@ -251,6 +261,25 @@ struct RateBucket {
 static_assert(sizeof(RateBucket) == kCacheLine);
 inline constexpr std::uint32_t kRateBuckets = 64;
 
+// One half-open probe permit (probe_permits.hpp). The reader issues a breaker's permits by
+// writing breaker_id and lease_ticks with owner 0, then publishing the range on the breaker's
+// board entry; a bot thread takes one by CAS of `owner` from 0 to make_owner(pid, tid) and then
+// stamps its lease; the reader marks it used when that thread's outcome arrives, and takes it
+// back (CAS to 0, epoch bumped) when the holder died or its lease ran out. The holder marks it
+// spent when it records its outcome, so that its next call takes a fresh permit.
+struct ProbeSlot {
+  alignas(kCacheLine) std::atomic<std::uint64_t> owner;   // writers: CAS 0 -> me; reader: CAS -> 0
+  std::atomic<std::uint64_t> owner_start_time;             // writer after its CAS (0 = not yet)
+  std::atomic<std::uint64_t> lease_until_ticks;            // writer after its CAS (0 = not yet)
+  std::atomic<std::uint64_t> lease_ticks;                  // reader: lease length
+  std::atomic<std::uint64_t> epoch;                        // reader: bumped at every issue and take-back
+  std::atomic<std::uint32_t> breaker_id;                   // reader: board entry served (0 = free slot)
+  std::atomic<std::uint32_t> used;                         // reader: 1 once the holder's outcome arrived
+  std::atomic<std::uint32_t> spent;                        // holder: 1 once it recorded its outcome
+};
+static_assert(sizeof(ProbeSlot) == kCacheLine);
+inline constexpr std::uint32_t kProbeSlots = 256;
+
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::atomic<std::int64_t>::is_always_lock_free);
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
@@ -274,7 +303,7 @@ static_assert(std::is_standard_layout_v<LaneControl>);
   o.board = align_up(o.names + std::uint64_t{g.name_capacity} * sizeof(NameEntry), kPage);
   o.report = align_up(o.board + sizeof(BoardHeader) + std::uint64_t{g.name_capacity} * sizeof(BoardEntry), kPage);
   o.fleet = align_up(o.report + sizeof(ReportPageHeader) + g.report_bytes, kPage);
-  o.total = align_up(o.fleet + sizeof(FleetHeader) + kRateBuckets * sizeof(RateBucket), kPage);
+  o.total = align_up(o.fleet + sizeof(FleetHeader) + kRateBuckets * sizeof(RateBucket) + kProbeSlots * sizeof(ProbeSlot), kPage);
   return o;
 }
 

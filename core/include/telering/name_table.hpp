@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -34,6 +35,22 @@ inline constexpr NameId kNoName = 0;
   h = (h ^ static_cast<std::uint8_t>(kind)) * 16777619u;
   for (char c : text) h = (h ^ static_cast<std::uint8_t>(c)) * 16777619u;
   return h;
+}
+
+// The text of a bot's own breaker on a component (NameKind::BotBreaker): "<component id>@<bot
+// id>". Both sides derive it from ids (no allocation), so it always fits kMaxNameLength.
+struct BotBreakerName {
+  char text[12] = {};  // "65535@65535"
+  std::size_t size = 0;
+  [[nodiscard]] std::string_view view() const noexcept { return {text, size}; }
+};
+[[nodiscard]] inline BotBreakerName bot_breaker_name(NameId component, NameId bot) noexcept {
+  BotBreakerName n;
+  char* end = std::to_chars(n.text, n.text + 5, component).ptr;
+  *end++ = '@';
+  end = std::to_chars(end, end + 5, bot).ptr;
+  n.size = static_cast<std::size_t>(end - n.text);
+  return n;
 }
 
 class NameTable {

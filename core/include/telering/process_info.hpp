@@ -10,6 +10,7 @@
 
 namespace telering {
 
+// This process's pid, cached per thread (no syscall after the first call until a fork).
 [[nodiscard]] std::uint32_t current_pid() noexcept;
 namespace detail {
 // Starts at 1 and is bumped in the child after every fork() (pthread_atfork, registered by

@@ -82,6 +82,9 @@ class Segment {
   [[nodiscard]] ReportPageHeader& report() const noexcept { return *reinterpret_cast<ReportPageHeader*>(base_ + offsets_.report); }
   [[nodiscard]] std::byte* report_payload() const noexcept { return base_ + offsets_.report + sizeof(ReportPageHeader); }
   [[nodiscard]] FleetHeader& fleet() const noexcept { return *reinterpret_cast<FleetHeader*>(base_ + offsets_.fleet); }
+  [[nodiscard]] ProbeSlot* probe_slots() const noexcept {
+    return reinterpret_cast<ProbeSlot*>(base_ + offsets_.fleet + sizeof(FleetHeader) + kRateBuckets * sizeof(RateBucket));
+  }
   [[nodiscard]] RateBucket* rate_buckets() const noexcept {
     return reinterpret_cast<RateBucket*>(base_ + offsets_.fleet + sizeof(FleetHeader));
   }

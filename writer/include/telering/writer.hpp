@@ -105,8 +105,23 @@ class Writer {
 
   // Decisions (one acquire load each).
   [[nodiscard]] const BoardReader& board() const noexcept;
-  [[nodiscard]] bool breaker_open(NameId component) const noexcept { return board().breaker_open(component); }
+  // True when a call to the component must not be made now. The common case (a CLOSED
+  // breaker of component scope) is two loads from one cache line. Otherwise: OPEN or
+  // FORCED_OPEN host/component breaker, or this bot's own breaker (scope bot/host) open; and
+  // when a breaker is HALF_OPEN, false only for a thread that holds (or just took, with one
+  // CAS) one of its exactly-N host-wide probe permits (probe_permits.hpp) — the outcome this
+  // thread records next for the component is then the probe.
+  [[nodiscard]] bool breaker_open(NameId component) const noexcept {
+    const BoardReader& b = board();
+    const BreakerState s = b.breaker_state(component);
+    if (s == BreakerState::Closed && (b.flags(component) & kEntryPerBotBreakers) == 0) [[likely]]
+      return false;
+    return breaker_open_slow(component, s);
+  }
   [[nodiscard]] bool breaker_open(std::string_view component) const noexcept;
+  // This bot's own breaker on a component with scope bot/host (kNoName when the name table
+  // is full). Interned on first use, then cached.
+  [[nodiscard]] NameId own_breaker(NameId component) const noexcept;
   [[nodiscard]] BreakerState breaker_state(std::string_view component) const noexcept;
   [[nodiscard]] bool in_backoff(NameId error_type) const noexcept;
   [[nodiscard]] bool in_backoff(std::string_view error_type) const noexcept;
@@ -163,6 +178,11 @@ class Writer {
 
  private:
   explicit Writer(std::unique_ptr<State> state) noexcept;
+  [[nodiscard]] bool breaker_open_slow(NameId component, BreakerState state) const noexcept;
+  // HALF_OPEN breaker `id`: may this thread call (it holds or takes a permit, or none are published)?
+  [[nodiscard]] bool probe_permitted(NameId id) const noexcept;
+  // Recording an outcome for the component spends the probe permits this thread holds there.
+  void spend_probe_permits(NameId component) noexcept;
   std::unique_ptr<State> state_;
 };
 

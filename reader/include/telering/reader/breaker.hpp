@@ -59,6 +59,7 @@ enum class BreakerRule : std::uint8_t {
   Forced = 7,          // force_open()
   Disabled = 8,        // disable()
   Reset = 9,           // reset()
+  Quorum = 10,         // trip(): a quorum of bots' own breakers opened (host scope)
 };
 
 [[nodiscard]] std::string_view to_string(BreakerState s) noexcept;  // "CLOSED", "HALF_OPEN", ...
@@ -144,6 +145,9 @@ class CircuitBreaker {
   std::optional<BreakerTransition> close(std::uint64_t now_ns) noexcept;
   std::optional<BreakerTransition> close() noexcept { return close(last_now_ns_); }
   std::optional<BreakerTransition> force_open(std::uint64_t now_ns) noexcept;
+  // CLOSED or HALF_OPEN -> OPEN by an outside rule (host scope: a quorum of bots), counted as a
+  // trip (the wait grows like any trip). Otherwise nullopt.
+  std::optional<BreakerTransition> trip(std::uint64_t now_ns, BreakerRule rule) noexcept;
   std::optional<BreakerTransition> force_open() noexcept { return force_open(last_now_ns_); }
   std::optional<BreakerTransition> disable(std::uint64_t now_ns) noexcept;
   std::optional<BreakerTransition> disable() noexcept { return disable(last_now_ns_); }

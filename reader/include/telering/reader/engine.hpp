@@ -28,6 +28,7 @@
 #include "telering/decision_board.hpp"
 #include "telering/drain.hpp"
 #include "telering/name_table.hpp"
+#include "telering/probe_permits.hpp"
 #include "telering/reader/breaker.hpp"
 #include "telering/reader/config.hpp"
 #include "telering/reader/error_log.hpp"
@@ -78,6 +79,9 @@ struct EngineStats {
   std::uint64_t commands_rejected = 0;
   std::uint64_t decisions = 0;          // board updates
   std::uint64_t breaker_transitions = 0;
+  std::uint64_t probe_outcomes_refused = 0;  // outcomes at a HALF_OPEN breaker from threads without a permit
+  std::uint64_t probe_permits_taken_back = 0;  // from dead holders or after the lease
+  std::uint64_t probe_permits_unavailable = 0;  // HALF_OPEN without permits (pool full, or too many probes)
   std::uint64_t alerts = 0;
   std::uint64_t reports_published = 0;
 };
@@ -97,6 +101,8 @@ struct ExternalAction {
 struct BreakerView {
   NameId id = kNoName;
   std::string component;
+  std::string bot;                  // a bot's own breaker (scope bot/host): the bot; else ""
+  BreakerConfig::Scope scope = BreakerConfig::Scope::Component;
   BreakerMetrics metrics;
   std::optional<BreakerTransition> last_transition;
 };
@@ -182,9 +188,16 @@ class Engine {
     std::string stall_reason{};
     std::vector<NameId> components{};  // breakers it feeds (bounded): "open its breakers"
   };
+  // A component's breaker (scope component: fed by every bot; scope host: the host-wide
+  // verdict), or one bot's own breaker on it (scope bot/host, keyed by its BotBreaker id).
   struct Breaker {
     std::string component;
     CircuitBreaker breaker;
+    NameId component_id = kNoName;
+    NameId bot_id = kNoName;             // a bot's own breaker: the bot
+    std::uint32_t probe_slots = 0;       // packed permit range while HALF_OPEN (0 = none)
+    std::uint64_t last_outcome_ns = 0;
+    std::vector<NameId> bot_breakers{};  // a component's breaker: its bots' own breakers
   };
   struct CachedName {
     bool resolved = false;
@@ -196,13 +209,17 @@ class Engine {
   const std::string* name_as(NameId id, NameKind kind);
   Bot& bot(NameId id);
   Breaker* breaker(NameId component, std::uint64_t now_ns);
+  Breaker* bot_breaker(Breaker& component, NameId bot_id);
+  void feed_outcome(NameId id, Breaker& b, const Record& r, const RecordSource& source, std::uint64_t now_ns);
+  void check_quorum(NameId id, Breaker& host, std::uint64_t now_ns);
+  void take_back_probes(std::uint64_t now_ns);
   std::uint64_t event_time(const Record& r, std::uint64_t now_ns) const noexcept;
 
   void on_error(const Record& r, std::uint64_t now_ns);
-  void on_call_outcome(const Record& r, std::uint64_t now_ns);
+  void on_call_outcome(const Record& r, const RecordSource& source, std::uint64_t now_ns);
   void on_command(const Record& r, std::uint64_t now_ns);
   bool apply_command(const Record& r, std::uint64_t now_ns);
-  void publish_transition(NameId id, const Breaker& b, const BreakerTransition& t, std::string_view why);
+  void publish_transition(NameId id, Breaker& b, const BreakerTransition& t, std::string_view why);
   void publish_recovery(NameId type_id, NameId component_id, const RecoveryDecision& d, std::uint64_t now_ns);
   void publish_report(std::uint64_t now_ns);
   void regrade_dirty(std::uint64_t now_ns);
@@ -234,6 +251,9 @@ class Engine {
   std::map<NameId, Breaker> breakers_;
   std::vector<Breaker*> breakers_by_id_;
   std::vector<NameId> timed_breakers_;  // OPEN or HALF_OPEN: the only ones tick() must visit
+  std::unordered_map<std::uint32_t, NameId> bot_breaker_ids_;  // component << 16 | bot -> BotBreaker id
+  ProbePermitPool probes_;              // half-open permits in the segment
+  std::uint64_t next_probe_check_ns_ = 0;
   std::map<std::string, double, std::less<>> counters_;
   std::map<std::string, double, std::less<>> gauges_;
   std::vector<double*> counters_by_id_;
