@@ -18,9 +18,12 @@ trap cleanup EXIT
 echo "== telering-reader on segment '$segment' (config deploy/demo/reader.toml), demo bot for ${DEMO_SECONDS:-60} s"
 "$build/reader/telering-reader" --segment "$segment" --config deploy/demo/reader.toml &
 reader_pid=$!
-# Two bots share the host's limits (one rate-limit bucket, one retry budget); the first one's
-# faults drive the decisions both of them follow.
-"$build/writer/telering-demo-bot" --segment "$segment" --bot kucoin-futures-2 --seed 7 --duration "${DEMO_SECONDS:-60}" --quiet &
+# Two bots share the host's limits (one rate-limit bucket, one retry budget) and a host-wide
+# market_scanner breaker with a quorum of 2: the first bot's connection errors (at 20 s) open
+# only its own breaker; when the second one's start (at 23 s) the host-wide breaker opens for
+# both, and its half-open probes are 2 permits for the whole host.
+"$build/writer/telering-demo-bot" --segment "$segment" --bot kucoin-futures-2 --seed 7 --duration "${DEMO_SECONDS:-60}" \
+  --connection-errors-at 23 --quiet &
 second_bot=$!
 "$build/writer/telering-demo-bot" --segment "$segment" --duration "${DEMO_SECONDS:-60}" --quiet
 wait "$second_bot" || true

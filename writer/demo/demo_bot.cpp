@@ -5,8 +5,11 @@
 //   0–10   normal scans (20–28 s simulated), API calls, memory growing slowly
 //   10–18  rate-limit storm: orderbook calls fail with api_rate_limit -> the reader's BACKOFF;
 //          the bot skips API calls while w.in_backoff("api_rate_limit")
-//   20–28  connection errors: market_scanner calls fail -> the breaker opens; the bot skips
-//          scans while w.breaker_open("market_scanner"), probes when it is HALF_OPEN
+//   20–28  connection errors (--connection-errors-at moves them): market_scanner calls fail
+//          -> this bot's own breaker opens (the demo config's scope is "host"); once a quorum
+//          of 2 bots fails, the host-wide breaker opens for every bot; the bot skips scans
+//          while w.breaker_open("market_scanner") and, when it is HALF_OPEN, probes only if it
+//          got one of the host-wide probe permits
 //   34–44  slow scans (45–110 s simulated): health WARNING then CRITICAL
 //   44–60  back to normal: health returns to HEALTHY
 // Every API call first takes a slot from the host-wide "kucoin_public" rate limiter, which
@@ -50,16 +53,21 @@ int main(int argc, char** argv) {
   double duration = 60.0;
   std::uint64_t seed = 42;
   bool quiet = false;
+  double connection_errors_at = 20.0;
   app.add_option("--segment", segment, "segment name")->capture_default_str();
   app.add_option("--bot", bot, "bot instance name")->capture_default_str();
   app.add_option("--duration", duration, "seconds to run (the fault schedule scales with it)")->capture_default_str()->check(CLI::Range(6.0, 86400.0));
   app.add_option("--seed", seed, "random seed")->capture_default_str();
   app.add_flag("--quiet", quiet, "print only phase changes");
+  app.add_option("--connection-errors-at", connection_errors_at,
+                 "second of the 60 s schedule at which 8 s of connection errors start")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 52.0));
   CLI11_PARSE(app, argc, argv);
 
   const double scale = duration / 60.0;
   const Phase rate_limit_storm{10 * scale, 18 * scale};
-  const Phase connection_errors{20 * scale, 28 * scale};
+  const Phase connection_errors{connection_errors_at * scale, (connection_errors_at + 8) * scale};
   const Phase slow_scans{34 * scale, 44 * scale};
 
   telering::WriterOptions options;
@@ -87,6 +95,8 @@ int main(int argc, char** argv) {
   std::uint64_t scans = 0, skipped_backoff = 0, skipped_breaker = 0, skipped_quota = 0;
   bool was_backing_off = false;
   telering::BreakerState last_breaker = telering::BreakerState::Closed;
+  telering::BreakerState last_own = telering::BreakerState::Closed;
+  bool was_probing = false;
   std::string last_health;
   const std::uint64_t start = telering::monotonic_ns();
   auto elapsed = [&] { return static_cast<double>(telering::monotonic_ns() - start) / 1e9; };
@@ -123,15 +133,26 @@ int main(int argc, char** argv) {
       w.api_call(uniform(0.2, 0.9), tick % 3 ? orderbook : ticker);
     }
 
-    // A scan, unless the market_scanner breaker is open.
+    // A scan, unless the market_scanner breaker is open: the host-wide one, or this bot's own.
     const telering::BreakerState breaker = w.board().breaker_state(scanner);
     if (breaker != last_breaker) {
-      say("market_scanner breaker %s -> %s", std::string(to_text(last_breaker)).c_str(), std::string(to_text(breaker)).c_str());
+      say("market_scanner host-wide breaker %s -> %s", std::string(to_text(last_breaker)).c_str(), std::string(to_text(breaker)).c_str());
       last_breaker = breaker;
     }
-    if (w.breaker_open(scanner)) {
+    if (w.board().flags(scanner) & telering::kEntryPerBotBreakers) {
+      const telering::BreakerState own = w.board().breaker_state(w.own_breaker(scanner));
+      if (own != last_own) {
+        say("market_scanner breaker of this bot %s -> %s", std::string(to_text(last_own)).c_str(), std::string(to_text(own)).c_str());
+        last_own = own;
+      }
+    }
+    const bool blocked = w.breaker_open(scanner);
+    const bool probing = !blocked && (breaker == telering::BreakerState::HalfOpen || last_own == telering::BreakerState::HalfOpen);
+    if (probing && !was_probing) say("got a half-open probe permit for market_scanner: probing");
+    was_probing = probing;
+    if (blocked) {
       ++skipped_breaker;
-    } else if (tick % 3 == 0) {
+    } else if (tick % 3 == 0 || probing) {
       telering::RetryOptions retry;
       retry.component = "market_scanner";
       retry.severity = telering::Severity::High;
