@@ -13,6 +13,8 @@
 //   BM_MutexDeque_Push/...       std::mutex + std::deque<Record> (the seed's thread-safe monitor),
 //                                the consumer pops under the lock, 256 per lock hold
 //   BM_Writer_BreakerOpen{Id,String}  the decision-board read
+//   BM_Writer_BreakerOpenHostScope    the same with per-bot breakers on (scope bot/host): the
+//                                     component's entry, then this bot's own
 // Bounded queues have the lane's capacity (2048 records) and drop when full; the deque is
 // unbounded (as the seed's list is) up to 1 M records. Every case checks its accounting:
 // produced == consumed + dropped.
@@ -60,6 +62,7 @@ std::optional<Writer> g_writer;
 double g_ns_per_tick = 1.0;
 NameId g_error_id = kNoName;
 NameId g_component_id = kNoName;
+NameId g_scoped_component_id = kNoName;  // flagged kEntryPerBotBreakers, as the reader does for scope host
 std::uint32_t g_raw_lane = 0;
 
 struct Tally {
@@ -296,6 +299,12 @@ void BM_Writer_BreakerOpenString(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(w.breaker_open(std::string_view("market_scanner")));
 }
 
+void BM_Writer_BreakerOpenHostScope(benchmark::State& state) {
+  pin_to_cpu(0);
+  const Writer& w = *g_writer;
+  for (auto _ : state) benchmark::DoNotOptimize(w.breaker_open(g_scoped_component_id));
+}
+
 void register_all() {
   constexpr int kReps = 5;
   auto reg = [](const std::string& name, auto fn, std::uint64_t iterations) {
@@ -324,6 +333,7 @@ void register_all() {
   }
   reg("BM_Writer_BreakerOpenId", BM_Writer_BreakerOpenId, 200'000'000);
   reg("BM_Writer_BreakerOpenString", BM_Writer_BreakerOpenString, 50'000'000);
+  reg("BM_Writer_BreakerOpenHostScope", BM_Writer_BreakerOpenHostScope, 200'000'000);
 }
 
 void print_tables(const KeepingReporter& rep) {
@@ -344,6 +354,7 @@ void print_tables(const KeepingReporter& rep) {
   }
   std::printf("%-36s %9.3f\n", "BM_Writer_BreakerOpenId", rep.mean_ns("BM_Writer_BreakerOpenId"));
   std::printf("%-36s %9.3f\n", "BM_Writer_BreakerOpenString", rep.mean_ns("BM_Writer_BreakerOpenString"));
+  std::printf("%-36s %9.3f\n", "BM_Writer_BreakerOpenHostScope", rep.mean_ns("BM_Writer_BreakerOpenHostScope"));
 
   std::printf("\nAccounting (all repetitions): produced == consumed + dropped\n");
   for (const auto& [key, t] : g_tally)
@@ -381,6 +392,8 @@ void print_tables(const KeepingReporter& rep) {
   const double br = rep.mean_ns("BM_Writer_BreakerOpenId");
   std::printf(" breaker_open(NameId)         %6.3f ns (target <= 2 ns)  %s\n", br, verdict(br <= 2.0));
   std::printf(" breaker_open(\"market_scanner\") %6.3f ns (info: string lookup)\n", rep.mean_ns("BM_Writer_BreakerOpenString"));
+  const double hs = rep.mean_ns("BM_Writer_BreakerOpenHostScope");
+  std::printf(" breaker_open(NameId), host scope %6.3f ns (target <= 2 ns)  %s\n", hs, verdict(hs <= 2.0));
 }
 
 }  // namespace
@@ -400,8 +413,12 @@ int main(int argc, char** argv) {
     g_ns_per_tick = g_writer->segment().calibration().ns_per_tick;
     g_error_id = g_writer->error_type("api_rate_limit");
     g_component_id = g_writer->component("market_scanner");
-    // The raw-lane case gets a lane of its own, claimed like a writer thread would.
+    g_scoped_component_id = g_writer->component("exchange_api");
     Segment& seg = g_writer->segment();
+    BoardWriter(&seg.board(), seg.board_entries(), seg.geometry().name_capacity)
+        .set_flags(g_scoped_component_id, kEntryPerBotBreakers);
+    (void)g_writer->own_breaker(g_scoped_component_id);  // interned once, as on a bot's first check
+    // The raw-lane case gets a lane of its own, claimed like a writer thread would.
     for (std::uint32_t i = seg.geometry().lane_count; i-- > 0;) {
       std::uint64_t expected = 0;
       if (seg.lane(i).owner.compare_exchange_strong(expected, make_owner(static_cast<std::uint32_t>(::getpid()), 1),

@@ -176,12 +176,19 @@ Writer Writer::attach(const WriterOptions& options) {
   return Writer(std::move(state));
 }
 
-Writer::Writer(std::unique_ptr<State> state) noexcept : state_(std::move(state)) {}
+Writer::Writer(std::unique_ptr<State> state) noexcept
+    : state_(std::move(state)),
+      board_(&state_->board),
+      own_breakers_(state_->own_breakers.get()),
+      name_mask_(state_->segment.geometry().name_capacity - 1) {}
 Writer::Writer(Writer&&) noexcept = default;
 Writer& Writer::operator=(Writer&& other) noexcept {
   if (this != &other) {
     Writer gone(std::move(*this));
     state_ = std::move(other.state_);
+    board_ = other.board_;
+    own_breakers_ = other.own_breakers_;
+    name_mask_ = other.name_mask_;
   }
   return *this;
 }
@@ -308,7 +315,6 @@ RecordResult Writer::gauge(std::string_view metric_name, double value) noexcept 
 
 RecordResult Writer::heartbeat() noexcept { return record(RecordKind::Heartbeat, kNoName, 0.0); }
 
-const BoardReader& Writer::board() const noexcept { return state_->board; }
 
 NameId Writer::own_breaker(NameId component) const noexcept {
   if (component == kNoName || component >= state_->segment.geometry().name_capacity) return kNoName;

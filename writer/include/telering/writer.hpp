@@ -104,7 +104,7 @@ class Writer {
                       NameId aux = kNoName, std::uint8_t flags = 0, std::string_view context = {}) noexcept;
 
   // Decisions (one acquire load each).
-  [[nodiscard]] const BoardReader& board() const noexcept;
+  [[nodiscard]] const BoardReader& board() const noexcept { return *board_; }
   // True when a call to the component must not be made now. The common case (a CLOSED
   // breaker of component scope) is two loads from one cache line. Otherwise: OPEN or
   // FORCED_OPEN host/component breaker, or this bot's own breaker (scope bot/host) open; and
@@ -112,10 +112,13 @@ class Writer {
   // CAS) one of its exactly-N host-wide probe permits (probe_permits.hpp) — the outcome this
   // thread records next for the component is then the probe.
   [[nodiscard]] bool breaker_open(NameId component) const noexcept {
-    const BoardReader& b = board();
+    const BoardReader& b = *board_;
     const BreakerState s = b.breaker_state(component);
-    if (s == BreakerState::Closed && (b.flags(component) & kEntryPerBotBreakers) == 0) [[likely]]
-      return false;
+    if (s == BreakerState::Closed) [[likely]] {
+      if ((b.flags(component) & kEntryPerBotBreakers) == 0) return false;
+      const NameId own = own_breakers_[component & name_mask_].load(std::memory_order_relaxed);
+      if (own != kNoName && b.breaker_state(own) == BreakerState::Closed) return false;
+    }
     return breaker_open_slow(component, s);
   }
   [[nodiscard]] bool breaker_open(std::string_view component) const noexcept;
@@ -184,6 +187,10 @@ class Writer {
   // Recording an outcome for the component spends the probe permits this thread holds there.
   void spend_probe_permits(NameId component) noexcept;
   std::unique_ptr<State> state_;
+  // Copies of what the inline board reads need, owned by *state_ (stable across moves).
+  const BoardReader* board_ = nullptr;
+  std::atomic<NameId>* own_breakers_ = nullptr;  // state_->own_breakers: component -> this bot's BotBreaker id
+  std::uint32_t name_mask_ = 0;
 };
 
 }  // namespace telering
