@@ -14,6 +14,7 @@
 #include "telering/clock.hpp"
 #include "telering/drain.hpp"
 #include "telering/reader/engine.hpp"
+#include "telering/reader/segment_stats.hpp"
 #include "telering/reader/snapshot.hpp"
 #include "telering/writer.hpp"
 
@@ -124,6 +125,12 @@ TEST(ScopedBreakers, BotScopeStopsOnlyTheFailingBot) {
   const DecisionEvent* d = find_rule(decisions, "failure_rate");
   ASSERT_NE(d, nullptr);
   EXPECT_EQ(d->subject, std::string(kApi) + "@a");
+  // telering-stat names the bot's own breaker by its component and bot.
+  const SegmentStats stats = take_segment_stats(h.segment(), StatClock::now());
+  const auto row = std::find_if(stats.board.begin(), stats.board.end(), [](const BoardRow& r) { return r.kind == "bot_breaker"; });
+  ASSERT_NE(row, stats.board.end());
+  EXPECT_EQ(row->name, std::string(kApi) + "@a");
+  EXPECT_EQ(row->breaker, "OPEN");
 }
 
 TEST(ScopedBreakers, HostScopeOpensForEveryBotOnlyWhenAQuorumOfBotsFails) {

@@ -279,6 +279,20 @@ void read_names_and_board(const Segment& seg, SegmentStats& s) {
     r.consistent = b.consistent;
     s.board.push_back(std::move(r));
   }
+  // A bot's own breaker is named "<component id>@<bot id>": show the names instead.
+  const NameTable table(seg.names(), capacity);
+  for (BoardRow& r : s.board) {
+    if (r.kind != name_kind_text(static_cast<std::uint8_t>(NameKind::BotBreaker))) continue;
+    unsigned component = 0;
+    unsigned bot = 0;
+    if (std::sscanf(r.name.c_str(), "%u@%u", &component, &bot) != 2) continue;
+    const auto text_of = [&](unsigned id) -> std::string {
+      NameTable::Name n;
+      return id < capacity && table.read(static_cast<NameId>(id), n) ? printable(n.text.data(), n.text.size())
+                                                                      : "#" + std::to_string(id);
+    };
+    r.name = text_of(component) + "@" + text_of(bot);
+  }
 }
 
 std::string opt_seconds(const std::optional<double>& v, bool corrupt, const char* fmt = "%.1f s") {
