@@ -20,6 +20,7 @@
 #include "telering/drain.hpp"
 #include "telering/reader/config.hpp"
 #include "telering/reader/engine.hpp"
+#include "telering/reader/snapshot.hpp"
 #include "telering/report_page.hpp"
 #include "telering/ring_spsc.hpp"
 #include "telering/writer.hpp"
@@ -972,6 +973,87 @@ TEST(Engine, RestartedReaderClearsAStaleShutdownRequest) {
   Engine second(ReaderConfig{}, rig.segment(), rig.at(2 * kSecond), 0);
   EXPECT_FALSE(rig.w().shutdown_requested());
   EXPECT_EQ(rig.board().overall_health(), HealthStatus::Unknown);
+}
+
+// --- board actions from outside (the Alertmanager webhook) -------------------------------
+
+ExternalAction external(ExternalAction::Kind kind, std::string target, std::string holder, std::uint64_t until_ns = 0) {
+  ExternalAction a;
+  a.kind = kind;
+  a.target = std::move(target);
+  a.holder = std::move(holder);
+  a.source = "alertmanager:ExchangeApiDegraded";
+  a.until_ns = until_ns;
+  return a;
+}
+
+TEST(EngineExternal, OpenHoldsTheBreakerForcedOpenUntilTheLastHolderReleasesIt) {
+  EngineRig rig;
+  Writer& w = rig.w();
+  using K = ExternalAction::Kind;
+  ASSERT_TRUE(rig.engine().apply_external(external(K::OpenBreaker, "orders", "fp-1"), rig.at(kSecond)));
+  ASSERT_TRUE(rig.engine().apply_external(external(K::OpenBreaker, "orders", "fp-2"), rig.at(kSecond)));
+  EXPECT_TRUE(w.breaker_open("orders"));
+  EXPECT_EQ(w.breaker_state("orders"), BreakerState::ForcedOpen);
+  const auto decisions = rig.engine().take_decisions();
+  ASSERT_FALSE(decisions.empty());
+  EXPECT_EQ(decisions.back().rule, "alertmanager:ExchangeApiDegraded");
+  // Outcomes and time do not close a forced-open breaker.
+  for (int i = 0; i < 20; ++i) w.call_outcome("orders", true, 0.01);
+  rig.pump(rig.at(600 * kSecond));
+  EXPECT_TRUE(w.breaker_open("orders"));
+  // A release by someone who does not hold it changes nothing; the last holder's does.
+  EXPECT_TRUE(rig.engine().apply_external(external(K::CloseBreaker, "orders", "fp-9"), rig.at(601 * kSecond)));
+  EXPECT_TRUE(rig.engine().apply_external(external(K::CloseBreaker, "orders", "fp-1"), rig.at(601 * kSecond)));
+  EXPECT_TRUE(w.breaker_open("orders"));
+  EXPECT_TRUE(rig.engine().apply_external(external(K::CloseBreaker, "orders", "fp-2"), rig.at(602 * kSecond)));
+  EXPECT_FALSE(w.breaker_open("orders"));
+  EXPECT_EQ(w.breaker_state("orders"), BreakerState::Closed);
+}
+
+TEST(EngineExternal, HoldsEndAtTheirDeadlineWhenNoResolutionArrives) {
+  EngineRig rig;
+  Writer& w = rig.w();
+  using K = ExternalAction::Kind;
+  rig.engine().apply_external(external(K::OpenBreaker, "orders", "fp-1", rig.at(10 * kSecond)), rig.at(kSecond));
+  rig.engine().apply_external(external(K::Backoff, "api_connection", "fp-1", rig.at(10 * kSecond)), rig.at(kSecond));
+  rig.pump(rig.at(9 * kSecond));
+  EXPECT_TRUE(w.breaker_open("orders"));
+  EXPECT_EQ(w.backoff_until("api_connection"), rig.at(10 * kSecond));
+  rig.pump(rig.at(10 * kSecond));
+  EXPECT_FALSE(w.breaker_open("orders"));
+  EXPECT_EQ(w.backoff_until("api_connection"), 0U);
+}
+
+TEST(EngineExternal, BackoffLastsUntilClearedAndAForeignCloseLeavesABreakerItDidNotOpen) {
+  EngineRig rig;
+  Writer& w = rig.w();
+  using K = ExternalAction::Kind;
+  rig.engine().apply_external(external(K::Backoff, "api_connection", "fp-1"), rig.at(kSecond));
+  EXPECT_TRUE(w.in_backoff("api_connection"));
+  EXPECT_GT(w.backoff_until("api_connection"), rig.at(365ULL * 24 * 3600 * kSecond));  // until cleared
+  rig.engine().apply_external(external(K::ClearBackoff, "api_connection", "fp-1"), rig.at(2 * kSecond));
+  EXPECT_FALSE(w.in_backoff("api_connection"));
+  // A bot's own command opened this one: an alert's resolution must not close it.
+  ASSERT_EQ(w.open_circuit_breaker("orders", std::chrono::milliseconds(0)), CommandStatus::Pending);
+  rig.pump(rig.at(3 * kSecond));
+  ASSERT_TRUE(w.breaker_open("orders"));
+  rig.engine().apply_external(external(K::CloseBreaker, "orders", "fp-1"), rig.at(4 * kSecond));
+  EXPECT_TRUE(w.breaker_open("orders"));
+}
+
+TEST(EngineExternal, HoldsSurviveARestartFromTheSnapshot) {
+  EngineRig rig;
+  using K = ExternalAction::Kind;
+  rig.engine().apply_external(external(K::OpenBreaker, "orders", "fp-1"), rig.at(kSecond));
+  rig.engine().apply_external(external(K::Backoff, "api_connection", "fp-1", rig.at(100 * kSecond)), rig.at(kSecond));
+  const nlohmann::json state = rig.engine().save_state();
+  Engine restarted(ReaderConfig{}, rig.segment(), rig.at(2 * kSecond), 0);
+  restarted.restore_state(state, TimeShift{}, rig.at(2 * kSecond));
+  EXPECT_TRUE(rig.w().breaker_open("orders"));
+  EXPECT_EQ(rig.w().backoff_until("api_connection"), rig.at(100 * kSecond));
+  restarted.apply_external(external(K::CloseBreaker, "orders", "fp-1"), rig.at(3 * kSecond));
+  EXPECT_FALSE(rig.w().breaker_open("orders"));
 }
 
 }  // namespace

@@ -632,7 +632,16 @@ nlohmann::json Engine::save_state() const {
     if (epoch == 0) continue;
     if (const CachedName* c = resolve(id)) epochs.push_back({static_cast<unsigned>(c->kind), c->text, epoch});
   }
+  // Holds from outside (the Alertmanager webhook): a restarted reader keeps a breaker forced
+  // open by a firing alert until its resolution (or deadline) arrives.
+  json external = json::array();
+  for (const auto& [key, holders] : external_) {
+    json h = json::array();
+    for (const auto& [holder, until_ns] : holders) h.push_back({holder, until_ns});
+    external.push_back({{"breaker", key.first}, {"target", name_of(key.second)}, {"holders", std::move(h)}});
+  }
   return json{{"host", SnapshotAccess::save(host_, endpoint_name)},
+              {"external", std::move(external)},
               {"bots", std::move(bots)},
               {"errors", SnapshotAccess::save(errors_, bot_name, errors_.config().history_capacity)},
               {"recovery", SnapshotAccess::save(*recovery_)},
@@ -695,6 +704,21 @@ void Engine::restore_state(const nlohmann::json& state, const TimeShift& shift, 
     if (id != kNoName) epochs.emplace_back(id, e.at(2).get<std::uint64_t>());
   }
   republish(now_ns, epochs, state.at("board_global_epoch").get<std::uint64_t>());
+  if (state.contains("external")) {
+    for (const json& e : state.at("external")) {
+      const bool breaker_kind = e.at("breaker").get<bool>();
+      for (const json& h : e.at("holders")) {
+        ExternalAction a;
+        a.kind = breaker_kind ? ExternalAction::Kind::OpenBreaker : ExternalAction::Kind::Backoff;
+        a.target = e.at("target").get<std::string>();
+        a.holder = h.at(0).get<std::string>();
+        a.source = "restore";
+        const auto until = h.at(1).get<std::uint64_t>();
+        a.until_ns = until == 0 ? 0 : shift(until);
+        if (a.until_ns == 0 || a.until_ns > now_ns) apply_external(a, now_ns);
+      }
+    }
+  }
 }
 
 void Engine::republish(std::uint64_t now_ns, const std::vector<std::pair<NameId, std::uint64_t>>& epochs, std::uint64_t global_epoch) {
