@@ -421,10 +421,12 @@ void Engine::publish_transition(NameId id, Breaker& b, const BreakerTransition& 
   record_decision(seq, t.now_ns, b.bot_id ? b.component + "@" + name_of(b.bot_id) : b.component, what, std::string(why));
 
   if (b.bot_id != kNoName) {
-    // A bot's own breaker opened: with host scope, maybe a quorum of bots now fails.
+    // A bot's own breaker opened: with host scope, maybe a quorum of bots now fails. Counted
+    // at the next tick, once the whole batch is in (other bots' outcomes make them active).
     Breaker* host = breakers_by_id_[b.component_id];
-    if (t.to == BreakerState::Open && host && host->breaker.config().scope == BreakerConfig::Scope::Host)
-      check_quorum(b.component_id, *host, t.now_ns);
+    if (t.to == BreakerState::Open && host && host->breaker.config().scope == BreakerConfig::Scope::Host &&
+        std::find(quorum_checks_.begin(), quorum_checks_.end(), b.component_id) == quorum_checks_.end())
+      quorum_checks_.push_back(b.component_id);
   } else if (t.from == BreakerState::Closed && b.breaker.config().scope == BreakerConfig::Scope::Host) {
     // The host-wide breaker decides from now on: the bots' own breakers start over.
     for (NameId own : b.bot_breakers) {
@@ -515,6 +517,7 @@ void Engine::tick(std::uint64_t now_ns) {
       if (auto t = b.breaker.tick(now_ns)) publish_transition(id, b, *t, to_string(t->rule));
     }
   }
+  for (NameId id : std::exchange(quorum_checks_, {})) check_quorum(id, *breakers_by_id_[id], now_ns);
   fleet_->tick(now_ns);
   if (!external_.empty()) expire_external(now_ns);
   if (now_ns >= next_probe_check_ns_) take_back_probes(now_ns);

@@ -252,6 +252,7 @@ class Engine {
   std::vector<Breaker*> breakers_by_id_;
   std::vector<NameId> timed_breakers_;  // OPEN or HALF_OPEN: the only ones tick() must visit
   std::unordered_map<std::uint32_t, NameId> bot_breaker_ids_;  // component << 16 | bot -> BotBreaker id
+  std::vector<NameId> quorum_checks_;   // host-scope components whose bots' breakers opened since the last tick
   ProbePermitPool probes_;              // half-open permits in the segment
   std::uint64_t next_probe_check_ns_ = 0;
   std::map<std::string, double, std::less<>> counters_;
