@@ -1,6 +1,7 @@
 // telering-reader's TOML config: the seed's defaults, a full file, and one clear line per
 // bad input naming the file, the line and the key.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -400,6 +401,110 @@ TEST(Config, LoadConfigOfAMissingFileNamesThePath) {
     EXPECT_EQ(message.rfind(path + ": ", 0), 0U) << message;
     EXPECT_NE(message.find("cannot open"), std::string::npos) << message;
   }
+}
+
+TEST(Config, AlertmanagerRulesParseWithTheirDefaults) {
+  const ReaderConfig none = parse_config("", "reader.toml");
+  EXPECT_FALSE(none.alertmanager.enabled());
+  EXPECT_TRUE(none.alertmanager.secret.empty());
+
+  const ReaderConfig c = parse_config(R"(
+[alertmanager]
+secret = "s3cret"
+
+[[alertmanager.rules]]
+alertname = "ExchangeApiDegraded"
+labels = { exchange = "kucoin", severity = "critical" }
+action = "open_breaker"
+target = "kucoin_api"
+
+[[alertmanager.rules]]
+alertname = "ExchangeRateLimited"
+action = "backoff"
+target = "api_rate_limit"
+max_duration = 0
+)",
+                                      "reader.toml");
+  const AlertmanagerConfig& am = c.alertmanager;
+  EXPECT_TRUE(am.enabled());
+  EXPECT_EQ(am.secret, "s3cret");
+  ASSERT_EQ(am.rules.size(), 2U);
+  EXPECT_EQ(am.rules[0].alertname, "ExchangeApiDegraded");
+  EXPECT_EQ(am.rules[0].labels.size(), 2U);
+  EXPECT_EQ(am.rules[0].labels.at("exchange"), "kucoin");
+  EXPECT_EQ(am.rules[0].labels.at("severity"), "critical");
+  EXPECT_EQ(am.rules[0].action, AlertmanagerRule::Action::OpenBreaker);
+  EXPECT_EQ(am.rules[0].target, "kucoin_api");
+  EXPECT_EQ(am.rules[0].max_duration, std::chrono::milliseconds(10min));  // the default
+  EXPECT_TRUE(am.rules[1].labels.empty());
+  EXPECT_EQ(am.rules[1].action, AlertmanagerRule::Action::Backoff);
+  EXPECT_EQ(am.rules[1].max_duration, std::chrono::milliseconds(0));  // until resolved
+  EXPECT_EQ(parse_config("[[alertmanager.rules]]\nalertname = \"A\"\naction = \"backoff\"\ntarget = \"t\"\nmax_duration = \"90s\"\n",
+                         "reader.toml")
+                .alertmanager.rules[0]
+                .max_duration,
+            std::chrono::milliseconds(90s));
+}
+
+TEST(Config, AlertmanagerBadRulesNameTheRuleAndTheKey) {
+  const std::string rule = "[[alertmanager.rules]]\n";
+  expect_error_at(rule + "action = \"open_breaker\"\ntarget = \"x\"\n", 1, "alertmanager.rules[0].alertname");
+  expect_error_at(rule + "alertname = \"A\"\ntarget = \"x\"\n", 1, "alertmanager.rules[0].action");
+  expect_error_at(rule + "alertname = \"A\"\naction = \"close\"\ntarget = \"x\"\n", 3, "alertmanager.rules[0].action");
+  expect_error_at(rule + "alertname = \"A\"\naction = \"backoff\"\n", 1, "alertmanager.rules[0].target");
+  expect_error_at(rule + "alertname = \"A\"\naction = \"backoff\"\ntarget = \"" + std::string(53, 'x') + "\"\n", 4,
+                  "alertmanager.rules[0].target");
+  EXPECT_NE(error_of(rule + "alertname = \"A\"\naction = \"backoff\"\ntarget = \"" + std::string(53, 'x') + "\"\n").find("52"),
+            std::string::npos);
+  // 52 bytes (kMaxNameLength) is the longest name the segment stores.
+  EXPECT_EQ(error_of(rule + "alertname = \"A\"\naction = \"backoff\"\ntarget = \"" + std::string(52, 'x') + "\"\n"), "");
+  expect_error_at(rule + "alertname = \"A\"\naction = \"backoff\"\ntarget = \"x\"\nlabels = { exchange = 1 }\n", 5,
+                  "alertmanager.rules[0].labels.exchange");
+  expect_error_at(rule + "alertname = \"A\"\naction = \"backoff\"\ntarget = \"x\"\nlabels = { alertname = \"B\" }\n", 5,
+                  "alertmanager.rules[0].labels.alertname");
+  expect_error_at(rule + "alertname = \"A\"\naction = \"backoff\"\ntarget = \"x\"\nmax_duration = \"soon\"\n", 5,
+                  "alertmanager.rules[0].max_duration");
+  expect_error_at(rule + "alertname = \"A\"\naction = \"backoff\"\ntarget = \"x\"\nlabel = { a = \"b\" }\n", 5,
+                  "alertmanager.rules[0].label");
+  expect_error_at("[alertmanager]\nrules = 3\n", 2, "alertmanager.rules");
+  expect_error_at("[alertmanager]\nsecret = \"\"\n", 2, "alertmanager.secret");
+  expect_error_at("[alertmanager]\nsecret = 42\n", 2, "alertmanager.secret");
+  expect_error_at("[alertmanager]\nsecrets = \"x\"\n", 2, "alertmanager.secrets");
+  // The second rule is named by its index.
+  expect_error_at(rule + "alertname = \"A\"\naction = \"backoff\"\ntarget = \"x\"\n" + rule + "alertname = \"B\"\naction = \"x\"\ntarget = \"y\"\n",
+                  7, "alertmanager.rules[1].action");
+}
+
+TEST(Config, AlertmanagerSecretFileIsReadTrimmedAndRelativeToTheConfig) {
+  const std::string dir = ::testing::TempDir() + "telering-am-config-" + std::to_string(::getpid());
+  ASSERT_EQ(::mkdir(dir.c_str(), 0700), 0);
+  const std::string config = dir + "/reader.toml";
+  {
+    std::ofstream(dir + "/am.secret") << "from-file-token\n";
+    std::ofstream(dir + "/empty.secret") << "\n";
+    std::ofstream(config) << "[alertmanager]\nsecret = \"inline\"\nsecret_file = \"am.secret\"\n";
+  }
+  const ReaderConfig c = load_config(config);
+  EXPECT_EQ(c.alertmanager.secret, "from-file-token");  // the file wins, without its newline
+  EXPECT_EQ(c.alertmanager.secret_file, dir + "/am.secret");
+
+  std::ofstream(config) << "[alertmanager]\n\nsecret_file = \"missing.secret\"\n";
+  try {
+    (void)load_config(config);
+    ADD_FAILURE() << "missing secret file accepted";
+  } catch (const ConfigError& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind(config + ":3: alertmanager.secret_file: cannot read '" + dir + "/missing.secret'", 0), 0U) << message;
+  }
+  std::ofstream(config) << "[alertmanager]\nsecret_file = \"empty.secret\"\n";
+  try {
+    (void)load_config(config);
+    ADD_FAILURE() << "empty secret file accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("is empty"), std::string::npos) << e.what();
+  }
+  for (const char* f : {"/am.secret", "/empty.secret", "/reader.toml"}) std::remove((dir + f).c_str());
+  ::rmdir(dir.c_str());
 }
 
 }  // namespace

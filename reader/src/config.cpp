@@ -3,11 +3,16 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <toml++/toml.h>
+
+#include "telering/layout.hpp"
 
 namespace telering::reader {
 
@@ -284,6 +289,76 @@ RecoveryStrategy read_strategy(Section& s) {
   return st;
 }
 
+// A secret file's content without surrounding whitespace (the trailing newline of `echo`),
+// as Alertmanager reads its own credentials_file. A relative path is taken from the config
+// file's directory, as Alertmanager does.
+std::string read_secret_file(Section& s, std::string& path) {
+  const toml::node* n = s.raw().get("secret_file");
+  std::filesystem::path p(path);
+  if (p.is_relative()) p = std::filesystem::path(std::string(s.source())).parent_path() / p;
+  path = p.string();
+  std::ifstream in(p, std::ios::binary);
+  if (!in) s.fail(n, "secret_file", "cannot read '" + path + "': " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) s.fail(n, "secret_file", "cannot read '" + path + "'");
+  std::string secret = text.str();
+  const auto space = [](char ch) { return std::isspace(static_cast<unsigned char>(ch)) != 0; };
+  while (!secret.empty() && space(secret.back())) secret.pop_back();
+  secret.erase(secret.begin(), std::find_if_not(secret.begin(), secret.end(), space));
+  if (secret.empty()) s.fail(n, "secret_file", "'" + path + "' is empty");
+  return secret;
+}
+
+AlertmanagerRule read_alertmanager_rule(Section& s) {
+  AlertmanagerRule r;
+  s.string("alertname", r.alertname);
+  if (r.alertname.empty()) s.fail(s.raw().get("alertname"), "alertname", "is required and must not be empty");
+  if (auto labels = s.table("labels")) {
+    for (auto&& [k, v] : labels->raw()) {
+      (void)labels->find(k.str());
+      if (k.str() == "alertname") labels->fail(&v, k.str(), "use the rule's own alertname key");
+      auto text = v.value_exact<std::string>();
+      if (!text) labels->fail(&v, k.str(), "label values must be strings (equality matchers)");
+      r.labels.emplace(std::string(k.str()), *text);
+    }
+  }
+  const toml::node* action = s.find("action");
+  const auto action_text = action ? action->value_exact<std::string>() : std::nullopt;
+  if (action_text == "open_breaker") r.action = AlertmanagerRule::Action::OpenBreaker;
+  else if (action_text == "backoff") r.action = AlertmanagerRule::Action::Backoff;
+  else s.fail(action, "action", action ? "must be \"open_breaker\" or \"backoff\"" : "is required (\"open_breaker\" or \"backoff\")");
+  s.string("target", r.target);
+  // The target is interned in the segment's name table, which keeps kMaxNameLength bytes.
+  if (r.target.empty()) s.fail(s.raw().get("target"), "target", "is required and must not be empty");
+  if (r.target.size() > kMaxNameLength)
+    s.fail(s.raw().get("target"), "target", "must be at most " + std::to_string(kMaxNameLength) + " bytes, got " +
+                                                std::to_string(r.target.size()));
+  s.duration("max_duration", r.max_duration, std::chrono::milliseconds(0));
+  s.finish();
+  return r;
+}
+
+void read_alertmanager(Section& s, AlertmanagerConfig& am) {
+  s.string("secret", am.secret);
+  if (const toml::node* n = s.raw().get("secret"); n && am.secret.empty())
+    s.fail(n, "secret", "must not be empty (leave it out for no secret)");
+  s.string("secret_file", am.secret_file);
+  if (!am.secret_file.empty()) am.secret = read_secret_file(s, am.secret_file);
+  else if (const toml::node* n = s.raw().get("secret_file")) s.fail(n, "secret_file", "must not be empty");
+  if (const toml::node* n = s.find("rules")) {
+    const toml::array* arr = n->as_array();
+    if (!arr) s.fail(n, "rules", "must be an array of tables ([[alertmanager.rules]])");
+    std::size_t index = 0;
+    for (const toml::node& item : *arr) {
+      if (!item.is_table()) s.fail(&item, "rules", "each entry must be a table");
+      Section rule(*item.as_table(), s.qualified("rules[" + std::to_string(index++) + "]"), s.source());
+      am.rules.push_back(read_alertmanager_rule(rule));
+    }
+  }
+  s.finish();
+}
+
 }  // namespace
 
 std::chrono::milliseconds parse_duration(std::string_view text) {
@@ -442,6 +517,7 @@ ReaderConfig parse_config(std::string_view toml_text, std::string_view source) {
     s->boolean("on_critical_health", c.alerts.on_critical_health);
     s->finish();
   }
+  if (auto s = top.table("alertmanager")) read_alertmanager(*s, c.alertmanager);
   top.finish();
   try {
     c.thresholds.validate();

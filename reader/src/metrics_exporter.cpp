@@ -8,6 +8,8 @@
 #include <prometheus/histogram.h>
 #include <prometheus/text_serializer.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <sstream>
@@ -15,6 +17,7 @@
 #include "telering/clock.hpp"
 #include "telering/report_page.hpp"
 #include "telering/reader/alert_sender.hpp"
+#include "telering/reader/alertmanager_webhook.hpp"
 #include "telering/reader/breaker.hpp"
 #include "telering/reader/engine.hpp"
 #include "telering/reader/health.hpp"
@@ -84,6 +87,17 @@ HttpAddress parse_http_address(std::string_view text) {
   return a;
 }
 
+bool is_loopback_host(std::string_view host) {
+  if (host == "localhost") return true;
+  const std::string text(host);
+  in_addr v4{};
+  if (::inet_pton(AF_INET, text.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, text.c_str(), &v6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+  return IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127;
+}
+
 // ---- collector (drain-loop thread) --------------------------------------------------------
 
 struct MetricsCollector::Families {
@@ -127,7 +141,12 @@ struct MetricsCollector::Families {
         user_gauges(BuildGauge().Name("telering_bot_gauge").Help("Bot-defined gauges (Writer::gauge), by metric name").Register(r)),
         alert_notifications(BuildCounter().Name("telering_alert_notifications_total").Help("Alert notifications by outcome: sent, failed (gave up), dropped (queue full), suppressed (dedup/rate), coalesced, expired").Register(r)),
         alert_attempts(BuildCounter().Name("telering_alert_delivery_attempts_total").Help("Webhook POST attempts, including retries").Register(r)),
-        alert_queue(BuildGauge().Name("telering_alert_queue_length").Help("Alerts waiting for delivery").Register(r)) {}
+        alert_queue(BuildGauge().Name("telering_alert_queue_length").Help("Alerts waiting for delivery").Register(r)),
+        am_requests(BuildCounter().Name("telering_alertmanager_requests_total").Help("POST /alertmanager requests by result: ok, unauthorized (401), malformed (400), too_large (413), disabled (404, no rules), queue_full (503, retried by Alertmanager)").Register(r)),
+        am_alerts(BuildCounter().Name("telering_alertmanager_alerts_total").Help("Alerts received from Alertmanager, by status (firing, resolved)").Register(r)),
+        am_unmatched(BuildCounter().Name("telering_alertmanager_unmatched_alerts_total").Help("Alerts received that no [[alertmanager.rules]] entry matched").Register(r)),
+        am_actions(BuildCounter().Name("telering_alertmanager_actions_total").Help("Board actions from Alertmanager alerts, by result: applied, rejected (name not storable)").Register(r)),
+        am_queue(BuildGauge().Name("telering_alertmanager_queue_length").Help("Actions received and not yet applied by the drain loop").Register(r)) {}
 
   Family<Histogram>& scan_time;
   Family<Histogram>& api_latency;
@@ -169,6 +188,11 @@ struct MetricsCollector::Families {
   Family<Counter>& alert_notifications;
   Family<Counter>& alert_attempts;
   Family<Gauge>& alert_queue;
+  Family<Counter>& am_requests;
+  Family<Counter>& am_alerts;
+  Family<Counter>& am_unmatched;
+  Family<Counter>& am_actions;
+  Family<Gauge>& am_queue;
 };
 
 MetricsCollector::MetricsCollector(const Segment& segment)
@@ -357,6 +381,19 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
     f.alert_queue.Add({}).Set(static_cast<double>(a->queue_length));
   }
 
+  if (const AlertmanagerStats* a = loop.alertmanager) {
+    const std::pair<const char*, std::uint64_t> requests[] = {
+        {"ok", a->requests_ok},           {"unauthorized", a->requests_unauthorized}, {"malformed", a->requests_malformed},
+        {"too_large", a->requests_too_large}, {"disabled", a->requests_disabled},     {"queue_full", a->requests_queue_full}};
+    for (const auto& [name, value] : requests) set_total(f.am_requests.Add({{"result", name}}), static_cast<double>(value));
+    set_total(f.am_alerts.Add({{"status", "firing"}}), static_cast<double>(a->alerts_firing));
+    set_total(f.am_alerts.Add({{"status", "resolved"}}), static_cast<double>(a->alerts_resolved));
+    set_total(f.am_unmatched.Add({}), static_cast<double>(a->alerts_unmatched));
+    set_total(f.am_actions.Add({{"result", "applied"}}), static_cast<double>(a->actions_applied));
+    set_total(f.am_actions.Add({{"result", "rejected"}}), static_cast<double>(a->actions_rejected));
+    f.am_queue.Add({}).Set(static_cast<double>(a->queue_length));
+  }
+
   auto snapshot = std::make_shared<MetricsSnapshot>();
   snapshot->families = registry_->Collect();
   snapshot->taken_mono_ns = now_ns;
@@ -380,7 +417,8 @@ prometheus::MetricFamily live_gauge(std::string name, std::string help, double v
 
 }  // namespace
 
-MetricsExporter::MetricsExporter(const std::string& address) : server_(std::make_unique<httplib::Server>()) {
+MetricsExporter::MetricsExporter(const std::string& address, AlertmanagerWebhook* alertmanager)
+    : server_(std::make_unique<httplib::Server>()), alertmanager_(alertmanager) {
   const HttpAddress a = parse_http_address(address);
   host_ = a.host;
   // Two request threads: a scrape is cheap, and a flood of requests must not multiply
@@ -389,6 +427,8 @@ MetricsExporter::MetricsExporter(const std::string& address) : server_(std::make
   server_->set_read_timeout(std::chrono::seconds(5));
   server_->set_write_timeout(std::chrono::seconds(5));
   server_->set_keep_alive_max_count(100);
+  // Only POST /alertmanager takes a body; httplib answers 413 past this without reading it.
+  server_->set_payload_max_length(kMaxWebhookBodyBytes);
   // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second
   // reader bind the same port and silently take half of the scrapes.
   server_->set_socket_options([](int sock) {
@@ -425,6 +465,18 @@ MetricsExporter::MetricsExporter(const std::string& address) : server_(std::make
       res.status = 503;
       res.set_content("not ready: segment not attached\n", "text/plain");
     }
+  });
+  // Parsing and mapping run here, on an HTTP thread; the loop only applies queued actions.
+  server_->Post("/alertmanager", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!alertmanager_) {
+      res.status = 404;
+      res.set_content(R"({"status":"error","error":"the Alertmanager webhook is not enabled"})", "application/json");
+      return;
+    }
+    AlertmanagerWebhook::Reply reply = alertmanager_->handle(req.get_header_value("Authorization"), req.body, monotonic_ns());
+    res.status = reply.status;
+    if (reply.status == 401) res.set_header("WWW-Authenticate", R"(Bearer realm="telering-reader")");
+    res.set_content(reply.body, "application/json");
   });
 
   if (a.port == 0) {

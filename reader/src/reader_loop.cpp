@@ -8,6 +8,7 @@
 
 #include "telering/process_info.hpp"
 #include "telering/reader/alert_sender.hpp"
+#include "telering/reader/alertmanager_webhook.hpp"
 #include "telering/reader/health_report_format.hpp"
 #include "telering/reader/record_log.hpp"
 
@@ -149,6 +150,7 @@ void ReaderLoop::heartbeat(std::uint64_t now_ns) noexcept {
 std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
   if (last_turn_ns_ && now_ns > last_turn_ns_) max_turn_gap_ns_ = std::max(max_turn_gap_ns_, now_ns - last_turn_ns_);
   last_turn_ns_ = now_ns;
+  if (options_.alertmanager) apply_external_actions(now_ns);
   EngineHandler handler{*engine_, now_ns, metrics_.get(), record_log_.get()};
   const DrainStats s = drainer_.poll(handler, engine_->config().max_records_per_poll, now_ns);
   totals_ += s;
@@ -178,6 +180,7 @@ std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
 }
 
 void ReaderLoop::drain_all(std::uint64_t now_ns) {
+  if (options_.alertmanager) apply_external_actions(now_ns);
   EngineHandler handler{*engine_, now_ns, metrics_.get(), record_log_.get()};
   for (;;) {
     const DrainStats s = drainer_.poll(handler, engine_->config().max_records_per_poll, now_ns);
@@ -188,6 +191,20 @@ void ReaderLoop::drain_all(std::uint64_t now_ns) {
   engine_->tick(now_ns);
   forward_alerts();
   if (metrics_) publish_metrics(now_ns);
+}
+
+void ReaderLoop::apply_external_actions(std::uint64_t now_ns) {
+  if (options_.alertmanager->take(external_) == 0) return;
+  std::uint64_t applied = 0;
+  for (const ExternalAction& a : external_) {
+    if (engine_->apply_external(a, now_ns)) {
+      ++applied;
+    } else {
+      spdlog::warn("{}: cannot apply to '{}' (the segment's name table is full)", a.source, a.target);
+    }
+  }
+  options_.alertmanager->count_applied(applied, external_.size() - applied);
+  external_.clear();
 }
 
 void ReaderLoop::forward_alerts() {
@@ -204,6 +221,11 @@ void ReaderLoop::publish_metrics(std::uint64_t now_ns) {
   if (options_.alerts) {
     alert_stats = options_.alerts->stats();
     figures.alerts = &alert_stats;
+  }
+  AlertmanagerStats alertmanager_stats;
+  if (options_.alertmanager) {
+    alertmanager_stats = options_.alertmanager->stats();
+    figures.alertmanager = &alertmanager_stats;
   }
   options_.metrics->publish(metrics_->collect(*engine_, figures, now_ns, wall_ns()));
   max_turn_gap_ns_ = 0;
@@ -225,7 +247,10 @@ void ReaderLoop::run(const std::atomic<bool>& stop, std::atomic<bool>& reload, c
         spdlog::info("SIGHUP: no --config file to reload");
       } else {
         try {
-          engine_->reload(load_config(config_path));
+          ReaderConfig next = load_config(config_path);
+          // First, as it may refuse the config (rules without a secret off loopback).
+          if (options_.alertmanager) options_.alertmanager->reconfigure(next.alertmanager);
+          engine_->reload(std::move(next));
           idle_ = IdleStrategy(engine_->config().idle);
           spdlog::info("reloaded config {}", config_path);
         } catch (const ConfigError& e) {

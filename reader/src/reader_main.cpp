@@ -10,6 +10,7 @@
 
 #include "telering/clock.hpp"
 #include "telering/reader/alert_sender.hpp"
+#include "telering/reader/alertmanager_webhook.hpp"
 #include "telering/reader/config.hpp"
 #include "telering/reader/metrics_exporter.hpp"
 #include "telering/reader/reader_loop.hpp"
@@ -44,8 +45,8 @@ int main(int argc, char** argv) {
   std::string record_to;
   app.add_option("--record-to", record_to, "append every drained record to this file (rotating) for telering-replay");
   app.add_option("--http", http_address,
-                 "serve /metrics, /health and /-/ready on ADDR:PORT (e.g. 127.0.0.1:9464; a bare PORT binds loopback); "
-                 "overrides [reader] http; off when neither is given");
+                 "serve /metrics, /health, /-/ready and POST /alertmanager on ADDR:PORT (e.g. 127.0.0.1:9464; a bare "
+                 "PORT binds loopback); overrides [reader] http; off when neither is given");
   std::string state_file;
   app.add_option("--state-file", state_file,
                  "keep the reader's state (windows, error history, breakers, backoffs) in PATH: restored at start, "
@@ -101,13 +102,27 @@ int main(int argc, char** argv) {
   if (http_address.empty()) http_address = config.http_address;
   // Started before the segment is attached, so /-/ready can say "not yet" while we wait for
   // a creator; a bad or busy address stops the reader before anything else starts.
+  // The webhook is declared first: the exporter's HTTP threads use it until the exporter is gone.
+  std::unique_ptr<telering::reader::AlertmanagerWebhook> webhook;
   std::unique_ptr<telering::reader::MetricsExporter> exporter;
   std::unique_ptr<telering::reader::AlertSender> alerts;
   try {
     if (!http_address.empty() && !once) {
-      exporter = std::make_unique<telering::reader::MetricsExporter>(http_address);
-      spdlog::info("serving /metrics, /health and /-/ready on http://{}:{}", exporter->host().find(':') == std::string::npos
-                       ? exporter->host() : "[" + exporter->host() + "]", exporter->port());
+      // Always there with --http, so a SIGHUP that adds rules enables it. Refuses rules
+      // without a secret on a non-loopback address (ConfigError: exit 2).
+      webhook = std::make_unique<telering::reader::AlertmanagerWebhook>(
+          config.alertmanager, telering::reader::parse_http_address(http_address).host);
+      exporter = std::make_unique<telering::reader::MetricsExporter>(http_address, webhook.get());
+      const std::string url = "http://" + (exporter->host().find(':') == std::string::npos ? exporter->host()
+                                                                                            : "[" + exporter->host() + "]") +
+                              ":" + std::to_string(exporter->port());
+      spdlog::info("serving /metrics, /health and /-/ready on {}", url);
+      if (config.alertmanager.enabled())
+        spdlog::info("accepting Alertmanager webhooks on {}/alertmanager ({} rule(s), {})", url, config.alertmanager.rules.size(),
+                     config.alertmanager.secret.empty() ? "no secret: loopback only" : "bearer secret required");
+    } else if (config.alertmanager.enabled() && !once) {
+      spdlog::warn("[alertmanager] has {} rule(s) but no --http address: the Alertmanager webhook is not served",
+                   config.alertmanager.rules.size());
     }
     auto alert_options = telering::reader::AlertSenderOptions::from_config(config.alerts);
     if (alert_options.enabled() && !once) {
@@ -135,6 +150,7 @@ int main(int argc, char** argv) {
     options.json = json;
     options.metrics = exporter.get();
     options.alerts = alerts.get();
+    options.alertmanager = webhook.get();
     telering::reader::ReaderLoop loop(seg, std::move(config), options);
     if (once) {
       const std::uint64_t now = telering::monotonic_ns();

@@ -17,7 +17,10 @@
 //      GET /health    the JSON health report the Engine published on the segment's report
 //                     page (Engine::report_json), read through the page's seqlock; 503
 //                     until a report exists; never contains config (webhook URLs);
-//      GET /-/ready   200 once the segment is attached (set_segment), 503 before.
+//      GET /-/ready   200 once the segment is attached (set_segment), 503 before;
+//      POST /alertmanager  Alertmanager's webhook, handed to the AlertmanagerWebhook given
+//                     at construction (alertmanager_webhook.hpp), which only queues actions
+//                     for the loop; 404 without one or while it has no rules.
 //    prometheus-cpp's own Exposer (civetweb) serves registries only, with no way to add
 //    /health, so the exposition is served by cpp-httplib and rendered with TextSerializer.
 //
@@ -64,7 +67,9 @@ class Server;
 namespace telering::reader {
 
 class Engine;
+class AlertmanagerWebhook;
 struct AlertSenderStats;
+struct AlertmanagerStats;
 
 class ExporterError : public std::runtime_error {
  public:
@@ -79,6 +84,10 @@ struct HttpAddress {
 // "127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464"; a bare "9464" or ":9464" binds loopback
 // (127.0.0.1). Throws ExporterError naming the text and the expected form.
 [[nodiscard]] HttpAddress parse_http_address(std::string_view text);
+
+// True for an address only this host can reach: 127.0.0.0/8, ::1, ::ffff:127.x.y.z, "localhost".
+// "0.0.0.0", "::" and every other address are reachable from elsewhere.
+[[nodiscard]] bool is_loopback_host(std::string_view host);
 
 // Histogram buckets, seconds. Scan time spans the seed's 30 s / 90 s thresholds; API latency
 // the 2 s / 5 s ones, down to fast exchange round trips.
@@ -95,6 +104,7 @@ struct LoopFigures {
   DrainStats drained;                     // totals since start
   std::uint64_t max_turn_gap_ns = 0;      // longest gap between two turns since the last collect
   const AlertSenderStats* alerts = nullptr;  // nullptr when alerts are off
+  const AlertmanagerStats* alertmanager = nullptr;  // nullptr without an Alertmanager webhook
 };
 
 class MetricsCollector {
@@ -140,7 +150,8 @@ class MetricsExporter {
  public:
   // Binds `address` (parse_http_address) and starts serving at once: /-/ready answers 503
   // until set_segment(). Throws ExporterError when the address is bad or cannot be bound.
-  explicit MetricsExporter(const std::string& address);
+  // `alertmanager` (optional) serves POST /alertmanager and must outlive the exporter.
+  explicit MetricsExporter(const std::string& address, AlertmanagerWebhook* alertmanager = nullptr);
   ~MetricsExporter();  // stops the server and joins its threads
   MetricsExporter(const MetricsExporter&) = delete;
   MetricsExporter& operator=(const MetricsExporter&) = delete;
@@ -164,6 +175,7 @@ class MetricsExporter {
   [[nodiscard]] std::string render_metrics() const;
 
   std::unique_ptr<httplib::Server> server_;
+  AlertmanagerWebhook* alertmanager_ = nullptr;  // set before the server starts, never after
   std::thread thread_;
   std::string host_;
   int port_ = 0;

@@ -6,8 +6,10 @@
 // to do. With a MetricsExporter it also feeds a MetricsCollector (per record, and a snapshot
 // every publish interval), and with an AlertSender it hands over the Engine's alerts every
 // tick; neither ever waits for a scrape or a webhook (see metrics_exporter.hpp and
-// alert_sender.hpp). The loop claims the segment's reader slot (pid, start time, generation) and
-// refuses to start while another live reader holds it.
+// alert_sender.hpp). With an AlertmanagerWebhook it applies, at the start of each turn, the
+// board actions the webhook's HTTP threads queued (alertmanager_webhook.hpp), and hands it
+// the new [alertmanager] config on reload. The loop claims the segment's reader slot (pid,
+// start time, generation) and refuses to start while another live reader holds it.
 //
 // With a state file (ReaderConfig::state_file, --state-file) the loop restores the Engine's
 // state from it at construction (a refused file is set aside and the loop starts clean, see
@@ -22,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "telering/drain.hpp"
 #include "telering/reader/config.hpp"
@@ -35,6 +38,7 @@
 namespace telering::reader {
 
 class AlertSender;
+class AlertmanagerWebhook;
 
 struct ReaderOptions {
   bool json = false;  // periodic report as one JSON line instead of the seed's text summary
@@ -43,6 +47,7 @@ struct ReaderOptions {
   // unready again in its destructor, before the segment can go away).
   MetricsExporter* metrics = nullptr;
   AlertSender* alerts = nullptr;
+  AlertmanagerWebhook* alertmanager = nullptr;
 };
 
 class ReaderLoop {
@@ -60,7 +65,8 @@ class ReaderLoop {
   void drain_all(std::uint64_t now_ns);
 
   // Runs turns until `stop` is set; reloads the config from `config_path` whenever `reload`
-  // is set (a bad new config is logged and the old one kept).
+  // is set (a bad new config is logged and the old one kept, also one the Alertmanager
+  // webhook refuses).
   void run(const std::atomic<bool>& stop, std::atomic<bool>& reload, const std::string& config_path);
 
   // Prints the health summary (text or JSON per options) now.
@@ -88,6 +94,7 @@ class ReaderLoop {
  private:
   void heartbeat(std::uint64_t now_ns) noexcept;
   void forward_alerts();
+  void apply_external_actions(std::uint64_t now_ns);
   void restore(const std::string& path, std::uint64_t now_ns);
 
   const Segment* segment_;
@@ -112,6 +119,7 @@ class ReaderLoop {
   std::unique_ptr<RecordLogWriter> record_log_;  // only with [reader] record_to / --record-to
   NameTable record_names_;
   std::uint64_t next_record_flush_ns_ = 0;
+  std::vector<ExternalAction> external_;  // reused take() buffer (options_.alertmanager)
 };
 
 }  // namespace telering::reader
