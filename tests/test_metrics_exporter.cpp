@@ -194,6 +194,29 @@ TEST(MetricsExporter, ServesWhatTheWriterRecorded) {
   EXPECT_EQ(get(exporter.port(), "/nope").status, 404);
 }
 
+TEST(MetricsExporter, BotScopedBreakersCarryTheirBotLabel) {
+  test::UniqueSegment seg;
+  Writer w = Writer::attach(writer_options(seg, geometry()));
+  MetricsExporter exporter("127.0.0.1:0");
+  ReaderOptions options;
+  options.metrics = &exporter;
+  ReaderConfig c = config();
+  BreakerConfig scoped = c.default_breaker;
+  scoped.scope = BreakerConfig::Scope::Bot;
+  c.breakers.emplace("orders", scoped);
+  ReaderLoop loop(w.segment(), c, options);
+  for (int i = 0; i < 3; ++i) w.call_outcome("orders", false, 0.5);
+  loop.drain_all(monotonic_ns());
+
+  const std::string m = get(exporter.port(), "/metrics").body;
+  EXPECT_EQ(sample(m, "telering_breaker_state", {{"component", "orders"}, {"bot", kBot}}), 1.0) << m;  // its own: OPEN
+  EXPECT_EQ(sample(m, "telering_breaker_trips_total", {{"component", "orders"}, {"bot", kBot}}), 1.0);
+  EXPECT_EQ(sample(m, "telering_breaker_probe_events_total", {{"event", "refused"}}), 0.0);
+  const auto doc = nlohmann::json::parse(get(exporter.port(), "/health").body);
+  EXPECT_EQ(doc.at("breakers").at(std::string("orders@") + kBot).at("state"), "OPEN");
+  EXPECT_EQ(doc.at("breakers").at(std::string("orders@") + kBot).at("bot"), kBot);
+}
+
 TEST(MetricsExporter, CountsDropsPerLane) {
   test::UniqueSegment seg;
   SegmentGeometry g = test::small_geometry(2, 16);

@@ -690,7 +690,11 @@ std::string Engine::report_json(std::uint64_t now_ns) const {
                      {"trips", m.trips}};
     if (m.open_until_ns > now_ns) j["open_for_s"] = static_cast<double>(m.open_until_ns - now_ns) / 1e9;
     if (const auto& t = b.breaker.last_transition()) j["last_rule"] = to_string(t->rule);
-    breakers[b.component] = std::move(j);
+    if (b.bot_id != kNoName) {
+      j["component"] = b.component;
+      j["bot"] = name_of(b.bot_id);
+    }
+    breakers[b.bot_id != kNoName ? b.component + "@" + name_of(b.bot_id) : b.component] = std::move(j);
   }
   doc["breakers"] = std::move(breakers);
   // What the board says: a published request stays in force until ClearShutdown.

@@ -120,6 +120,7 @@ struct MetricsCollector::Families {
         breaker_trips(BuildCounter().Name("telering_breaker_trips_total").Help("Breaker trips to OPEN by a rule (not manual opens)").Register(r)),
         breaker_transitions(BuildCounter().Name("telering_breaker_transitions_total").Help("Breaker state transitions").Register(r)),
         breaker_not_permitted(BuildCounter().Name("telering_breaker_not_permitted_calls_total").Help("Call outcomes reported while the breaker was open").Register(r)),
+        probe_events(BuildCounter().Name("telering_breaker_probe_events_total").Help("Half-open probe permits: refused (an outcome without a permit), taken_back (holder died or lease ran out), unavailable (a HALF_OPEN breaker got no permits)").Register(r)),
         breaker_failure_ratio(BuildGauge().Name("telering_breaker_failure_ratio").Help("Failure ratio (0..1) of the breaker's closed-state window").Register(r)),
         backoff_active(BuildGauge().Name("telering_backoff_active").Help("1 while the reader's backoff for the error type is in force").Register(r)),
         backoff_remaining(BuildGauge().Name("telering_backoff_remaining_seconds").Help("Seconds left of the backoff for the error type").Register(r)),
@@ -166,6 +167,7 @@ struct MetricsCollector::Families {
   Family<Counter>& breaker_trips;
   Family<Counter>& breaker_transitions;
   Family<Counter>& breaker_not_permitted;
+  Family<Counter>& probe_events;
   Family<Gauge>& breaker_failure_ratio;
   Family<Gauge>& backoff_active;
   Family<Gauge>& backoff_remaining;
@@ -303,7 +305,9 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
 
   // Breakers.
   for (const BreakerView& b : engine.breakers()) {
-    const prometheus::Labels c{{"component", b.component}};
+    // A bot's own breaker (scope bot/host) also carries its bot; the component's has no bot label.
+    prometheus::Labels c{{"component", b.component}};
+    if (!b.bot.empty()) c.emplace("bot", b.bot);
     f.breaker_state.Add(c).Set(static_cast<double>(static_cast<std::uint8_t>(b.metrics.state)));
     set_total(f.breaker_trips.Add(c), static_cast<double>(b.metrics.trips));
     set_total(f.breaker_transitions.Add(c), static_cast<double>(b.metrics.transitions));
@@ -360,6 +364,9 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
     set_total(f.drained.Add({{"kind", std::string(to_string(static_cast<RecordKind>(k)))}}), static_cast<double>(s.records_by_kind[k]));
   set_total(f.unknown_names.Add({}), static_cast<double>(s.unknown_names));
   set_total(f.decisions.Add({}), static_cast<double>(s.decisions));
+  set_total(f.probe_events.Add({{"event", "refused"}}), static_cast<double>(s.probe_outcomes_refused));
+  set_total(f.probe_events.Add({{"event", "taken_back"}}), static_cast<double>(s.probe_permits_taken_back));
+  set_total(f.probe_events.Add({{"event", "unavailable"}}), static_cast<double>(s.probe_permits_unavailable));
   set_total(f.alerts_raised.Add({}), static_cast<double>(s.alerts));
   set_total(f.commands.Add({{"result", "applied"}}), static_cast<double>(s.commands_applied));
   set_total(f.commands.Add({{"result", "rejected"}}), static_cast<double>(s.commands_rejected));
