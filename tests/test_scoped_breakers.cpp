@@ -368,8 +368,12 @@ TEST(ScopedBreakersCrossProcess, ALateProbeAfterItsLeaseDoesNotCount) {
     return 0;
   });
   ASSERT_TRUE(slow.wait());
-  ::usleep(80'000);
-  h.pump(monotonic_ns());
+  // The reader looks at permits every 100 ms; the 50 ms lease starts when it first sees this
+  // one taken, and ends before its next look.
+  for (int look = 0; look < 3; ++look) {
+    ::usleep(110'000);
+    h.pump(monotonic_ns());
+  }
   EXPECT_EQ(h.engine().stats().probe_permits_taken_back, 1U);
   slow.signal();
   EXPECT_EQ(slow.join(), 0);

@@ -4,20 +4,29 @@
 
 namespace telering {
 
-void ProbePermitPool::clear(ProbeSlot& s, NameId breaker, std::uint64_t lease_ticks) noexcept {
-  s.breaker_id.store(0, std::memory_order_release);  // first: no writer starts a new take on it
-  s.owner.store(0, std::memory_order_relaxed);
-  s.owner_start_time.store(0, std::memory_order_relaxed);
-  s.lease_until_ticks.store(0, std::memory_order_relaxed);
-  s.lease_ticks.store(lease_ticks, std::memory_order_relaxed);
+void ProbePermitPool::reset(std::uint32_t i, NameId breaker, std::uint64_t lease_ns) noexcept {
+  ProbeSlot& s = slots_[i];
+  // Busy first: from here no writer can take the slot (they CAS only from 0).
+  s.owner.exchange(kProbeSlotBusy, std::memory_order_acq_rel);
   s.used.store(0, std::memory_order_relaxed);
   s.spent.store(0, std::memory_order_relaxed);
   s.epoch.store(s.epoch.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  // Publishes the fields above to writers that acquire breaker_id.
   s.breaker_id.store(breaker, std::memory_order_release);
+  leases_[i] = Lease{};
+  lease_ns_[i] = lease_ns;
+  // Last, with release: a writer whose CAS reads this 0 sees everything above.
+  s.owner.store(0, std::memory_order_release);
 }
 
-std::uint32_t ProbePermitPool::issue(NameId breaker, std::uint32_t count, std::uint64_t lease_ticks) noexcept {
+void ProbePermitPool::reset_all() noexcept {
+  if (!slots_) return;
+  for (std::uint32_t i = 0; i < kProbeSlots; ++i) {
+    reset(i, kNoName, 0);
+    taken_[i] = false;
+  }
+}
+
+std::uint32_t ProbePermitPool::issue(NameId breaker, std::uint32_t count, std::uint64_t lease_ns) noexcept {
   if (!slots_ || count == 0 || count > kMaxProbePermits || breaker == kNoName) return 0;
   for (std::uint32_t first = 0; first + count <= kProbeSlots; ++first) {
     std::uint32_t n = 0;
@@ -28,7 +37,7 @@ std::uint32_t ProbePermitPool::issue(NameId breaker, std::uint32_t count, std::u
     }
     for (std::uint32_t i = first; i < first + count; ++i) {
       taken_[i] = true;
-      clear(slots_[i], breaker, lease_ticks);
+      reset(i, breaker, lease_ns);
     }
     return pack_probe_slots(first, count);
   }
@@ -37,20 +46,20 @@ std::uint32_t ProbePermitPool::issue(NameId breaker, std::uint32_t count, std::u
 
 void ProbePermitPool::withdraw(std::uint32_t packed) noexcept {
   const ProbeRange r = unpack_probe_slots(packed);
-  if (!slots_ || r.count == 0 || r.first + r.count > kProbeSlots) return;
+  if (!slots_ || !valid_probe_range(r)) return;
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
-    clear(slots_[i], kNoName, 0);
+    reset(i, kNoName, 0);
     taken_[i] = false;
   }
 }
 
 bool ProbePermitPool::accept(std::uint32_t packed, std::uint32_t pid, std::uint32_t tid) noexcept {
   const ProbeRange r = unpack_probe_slots(packed);
-  if (!slots_ || r.first + r.count > kProbeSlots) return false;
+  if (!slots_ || !valid_probe_range(r)) return false;
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
     ProbeSlot& s = slots_[i];
     const std::uint64_t owner = s.owner.load(std::memory_order_acquire);
-    if (owner == 0 || s.used.load(std::memory_order_relaxed) != 0) continue;
+    if (owner == 0 || owner == kProbeSlotBusy || s.used.load(std::memory_order_relaxed) != 0) continue;
     if (owner_tid(owner) != tid || (pid != 0 && owner_pid(owner) != pid)) continue;
     s.used.store(1, std::memory_order_release);
     return true;
@@ -58,24 +67,25 @@ bool ProbePermitPool::accept(std::uint32_t packed, std::uint32_t pid, std::uint3
   return false;
 }
 
-std::vector<ProbePermitPool::TakenBack> ProbePermitPool::take_back(std::uint32_t packed, std::uint64_t now_ticks) {
+std::vector<ProbePermitPool::TakenBack> ProbePermitPool::take_back(std::uint32_t packed, std::uint64_t now_ns) {
   std::vector<TakenBack> out;
   const ProbeRange r = unpack_probe_slots(packed);
-  if (!slots_ || r.first + r.count > kProbeSlots) return out;
+  if (!slots_ || !valid_probe_range(r)) return out;
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
     ProbeSlot& s = slots_[i];
-    std::uint64_t owner = s.owner.load(std::memory_order_acquire);
-    if (owner == 0 || s.used.load(std::memory_order_relaxed) != 0) continue;
-    const std::uint64_t lease_until = s.lease_until_ticks.load(std::memory_order_acquire);
-    const bool dead = !process_alive(owner_pid(owner), s.owner_start_time.load(std::memory_order_relaxed));
-    // lease_until 0: the holder has not stamped its lease yet (it is between its CAS and
-    // the store) — only its death takes the permit back then.
-    const bool expired = lease_until != 0 && now_ticks > lease_until;
-    if (!dead && !expired) continue;
-    if (!s.owner.compare_exchange_strong(owner, 0, std::memory_order_acq_rel, std::memory_order_relaxed)) continue;
-    s.owner_start_time.store(0, std::memory_order_relaxed);
-    s.lease_until_ticks.store(0, std::memory_order_relaxed);
-    s.epoch.store(s.epoch.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    const std::uint64_t owner = s.owner.load(std::memory_order_acquire);
+    if (owner == 0 || owner == kProbeSlotBusy || s.used.load(std::memory_order_relaxed) != 0) continue;
+    Lease& lease = leases_[i];
+    if (lease.owner != owner) {  // taken since the last look: its lease starts now
+      lease = Lease{owner, process_start_time(owner_pid(owner)), now_ns + lease_ns_[i]};
+    }
+    const bool dead = lease.start_time == 0 || !process_alive(owner_pid(owner), lease.start_time);
+    if (!dead && now_ns <= lease.until_ns) continue;
+    // Only if the holder is still the one we judged (it may have given the slot back).
+    std::uint64_t expected = owner;
+    if (!s.owner.compare_exchange_strong(expected, kProbeSlotBusy, std::memory_order_acq_rel, std::memory_order_relaxed))
+      continue;
+    reset(i, static_cast<NameId>(s.breaker_id.load(std::memory_order_relaxed)), lease_ns_[i]);
     out.push_back(TakenBack{i, owner, dead});
   }
   return out;
@@ -84,11 +94,12 @@ std::vector<ProbePermitPool::TakenBack> ProbePermitPool::take_back(std::uint32_t
 ProbePermitPool::Counts ProbePermitPool::counts(std::uint32_t packed) const noexcept {
   Counts c;
   const ProbeRange r = unpack_probe_slots(packed);
-  if (!slots_ || r.first + r.count > kProbeSlots) return c;
+  if (!slots_ || !valid_probe_range(r)) return c;
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
     const ProbeSlot& s = slots_[i];
+    const std::uint64_t owner = s.owner.load(std::memory_order_relaxed);
     if (s.used.load(std::memory_order_relaxed) != 0) ++c.used;
-    else if (s.owner.load(std::memory_order_relaxed) != 0) ++c.held;
+    else if (owner != 0 && owner != kProbeSlotBusy) ++c.held;
     else ++c.free;
   }
   return c;

@@ -72,7 +72,12 @@ Engine::Engine(ReaderConfig config, const Segment& segment, std::uint64_t now_ns
       errors_(now_ns, config_.error_log),
       recovery_(std::make_unique<RecoveryEngine>(config_.recovery)) {
   fleet_ = std::make_unique<FleetLimits>(segment, config_.rate_limits, config_.retry_budget);
+  // A previous reader's permits and the ranges it published mean nothing to this one.
   probes_ = ProbePermitPool(segment.probe_slots());
+  probes_.reset_all();
+  for (std::uint32_t id = 1; id < segment.geometry().name_capacity; ++id)
+    if (board_.reader().probe_slots(static_cast<NameId>(id)) != 0)
+      (void)board_.update(static_cast<NameId>(id), [](BoardEntry& e) { e.probe_slots.store(0, std::memory_order_release); });
   const std::uint32_t ids = segment.geometry().name_capacity;
   bots_by_id_.assign(ids, nullptr);
   breakers_by_id_.assign(ids, nullptr);
@@ -273,9 +278,10 @@ void Engine::on_call_outcome(const Record& r, const RecordSource& source, std::u
   if (!c) return;
   using Scope = BreakerConfig::Scope;
   const Scope scope = c->breaker.config().scope;
-  // Host scope: once the host-wide breaker has left CLOSED it alone decides (its probes come
-  // from any bot); the bots' own breakers were reset then and wait for it to close.
-  if (scope == Scope::Component || (scope == Scope::Host && c->breaker.state() != BreakerState::Closed)) {
+  // Once the component's breaker has left CLOSED (host scope: by quorum; any scope: by a
+  // command, a stall or an alert) it alone decides, and its probes come from any bot; the
+  // bots' own breakers wait for it to close (host scope resets them when it opens).
+  if (scope == Scope::Component || c->breaker.state() != BreakerState::Closed) {
     feed_outcome(r.name_id, *c, r, source, now_ns);
     return;
   }
@@ -292,16 +298,21 @@ void Engine::feed_outcome(NameId id, Breaker& b, const Record& r, const RecordSo
   // outcome is judged like any other at a HALF_OPEN breaker.
   if (b.breaker.state() == BreakerState::Open)
     if (auto t = b.breaker.tick(now_ns)) publish_transition(id, b, *t, to_string(t->rule));
-  // Exactly N probes: at a HALF_OPEN breaker with permits, only an outcome from a thread that
-  // holds an unused permit counts (and uses it up).
+  // Exactly N probes: at a HALF_OPEN breaker with permits, only a probe outcome (recorded
+  // with a permit) from the thread holding that unused permit counts, and uses it up.
   if (b.breaker.state() == BreakerState::HalfOpen && b.probe_slots != 0 &&
-      !probes_.accept(b.probe_slots, source.owner_pid, r.thread_id)) {
+      ((r.flags & kFlagProbe) == 0 || !probes_.accept(b.probe_slots, source.owner_pid, r.thread_id))) {
     ++stats_.probe_outcomes_refused;
     return;
   }
   b.last_outcome_ns = now_ns;
   const bool success = (r.flags & kFlagFailure) == 0;
   if (auto t = b.breaker.on_outcome(success, r.value, now_ns)) publish_transition(id, b, *t, to_string(t->rule));
+}
+
+std::uint32_t Engine::issue_probes(NameId id, const Breaker& b) {
+  const BreakerConfig& cfg = b.breaker.config();
+  return probes_.issue(id, cfg.permitted_calls_in_half_open, static_cast<std::uint64_t>(cfg.probe_lease * 1e9));
 }
 
 // Host scope: the host-wide breaker trips when enough bots' own breakers are failing (OPEN
@@ -330,11 +341,10 @@ void Engine::check_quorum(NameId id, Breaker& host, std::uint64_t now_ns) {
 // pool of their breaker so that another bot can probe.
 void Engine::take_back_probes(std::uint64_t now_ns) {
   next_probe_check_ns_ = now_ns + kProbeCheckIntervalNs;
-  const std::uint64_t now_ticks = segment_->calibration().to_ticks(now_ns);
   for (NameId id : timed_breakers_) {
     const Breaker& b = *breakers_by_id_[id];
     if (b.probe_slots == 0) continue;
-    for (const ProbePermitPool::TakenBack& t : probes_.take_back(b.probe_slots, now_ticks)) {
+    for (const ProbePermitPool::TakenBack& t : probes_.take_back(b.probe_slots, now_ns)) {
       ++stats_.probe_permits_taken_back;
       spdlog::info("breaker {}{}: probe permit {} taken back from pid {} tid {} ({})", b.component,
                    b.bot_id ? "@" + name_of(b.bot_id) : std::string(), t.slot, owner_pid(t.owner), owner_tid(t.owner),
@@ -402,9 +412,7 @@ void Engine::publish_transition(NameId id, Breaker& b, const BreakerTransition& 
     b.probe_slots = 0;
   }
   if (t.to == BreakerState::HalfOpen) {
-    const BreakerConfig& cfg = b.breaker.config();
-    const auto lease_ns = static_cast<std::uint64_t>(cfg.probe_lease * 1e9);
-    b.probe_slots = probes_.issue(id, cfg.permitted_calls_in_half_open, segment_->calibration().duration_to_ticks(lease_ns));
+    b.probe_slots = issue_probes(id, b);
     if (b.probe_slots == 0) ++stats_.probe_permits_unavailable;
   }
   const std::uint64_t open_until_ns = b.breaker.open_until_ns();

@@ -746,11 +746,7 @@ void Engine::republish(std::uint64_t now_ns, const std::vector<std::pair<NameId,
     const std::uint8_t rule = static_cast<std::uint8_t>(b.breaker.last_transition() ? b.breaker.last_transition()->rule : BreakerRule::Reset);
     if (b.probe_slots != 0) probes_.withdraw(b.probe_slots);
     b.probe_slots = 0;
-    if (s == BreakerState::HalfOpen) {
-      const auto lease_ns = static_cast<std::uint64_t>(b.breaker.config().probe_lease * 1e9);
-      b.probe_slots = probes_.issue(id, b.breaker.config().permitted_calls_in_half_open,
-                                    segment_->calibration().duration_to_ticks(lease_ns));
-    }
+    if (s == BreakerState::HalfOpen) b.probe_slots = issue_probes(id, b);
     const std::uint64_t seq = board_.set_breaker(id, s, until ? segment_->calibration().to_ticks(until) : 0, rule, b.probe_slots);
     if (s == BreakerState::Open || s == BreakerState::HalfOpen) timed_breakers_.push_back(id);
     if (s != BreakerState::Closed) {

@@ -36,9 +36,10 @@ struct Writer::State {
   std::unique_ptr<MemorySampler> sampler;
 
   ProbeSlot* probe_slots = nullptr;
-  // own_breakers[component]: this bot's BotBreaker id (kNoName = not interned yet). Any
-  // thread may fill a slot; they all store the same value (interning gives one id per name).
-  std::unique_ptr<std::atomic<NameId>[]> own_breakers;
+  // own_breakers[component]: this bot's BotBreaker id, kNoName = not interned yet,
+  // kOwnBreakerUnavailable = the name table was full. Any thread may fill a slot; they all
+  // store the same value (interning gives one id per name).
+  std::unique_ptr<std::atomic<std::uint32_t>[]> own_breakers;
 
   std::mutex lanes_mutex;      // guards claimed (claims and releases are off the hot path)
   std::vector<std::uint32_t> claimed;
@@ -49,7 +50,7 @@ struct Writer::State {
         board(&segment.board(), segment.board_entries(), segment.geometry().name_capacity),
         shared(&segment.mpsc(), segment.mpsc_seq(), segment.mpsc_records(), segment.geometry().mpsc_capacity),
         probe_slots(segment.probe_slots()),
-        own_breakers(std::make_unique<std::atomic<NameId>[]>(segment.geometry().name_capacity)) {}
+        own_breakers(std::make_unique<std::atomic<std::uint32_t>[]>(segment.geometry().name_capacity)) {}
 };
 
 namespace {
@@ -288,10 +289,10 @@ RecordResult Writer::call_outcome(std::string_view component_name, bool success,
 }
 
 RecordResult Writer::call_outcome(NameId component_id, bool success, double seconds, bool retry) noexcept {
-  const std::uint8_t flags = static_cast<std::uint8_t>((success ? 0 : kFlagFailure) | (retry ? kFlagRetry : 0));
+  std::uint8_t flags = static_cast<std::uint8_t>((success ? 0 : kFlagFailure) | (retry ? kFlagRetry : 0));
   if (board().breaker_state(component_id) == BreakerState::HalfOpen ||
       (board().flags(component_id) & kEntryPerBotBreakers) != 0) [[unlikely]]
-    spend_probe_permits(component_id);
+    if (spend_probe_permits(component_id)) flags |= kFlagProbe;
   return record(RecordKind::CallOutcome, component_id, seconds, Severity::None, kNoName, flags);
 }
 
@@ -318,28 +319,34 @@ RecordResult Writer::heartbeat() noexcept { return record(RecordKind::Heartbeat,
 
 NameId Writer::own_breaker(NameId component) const noexcept {
   if (component == kNoName || component >= state_->segment.geometry().name_capacity) return kNoName;
-  std::atomic<NameId>& slot = state_->own_breakers[component];
-  NameId id = slot.load(std::memory_order_relaxed);
+  std::atomic<std::uint32_t>& slot = state_->own_breakers[component];
+  std::uint32_t id = slot.load(std::memory_order_relaxed);
   if (id == kNoName) [[unlikely]] {
-    id = state_->names.intern(NameKind::BotBreaker, bot_breaker_name(component, state_->bot).view());
+    // Once per component: a full table is remembered, not retried on every check.
+    const NameId interned = state_->names.intern(NameKind::BotBreaker, bot_breaker_name(component, state_->bot).view());
+    id = interned == kNoName ? kOwnBreakerUnavailable : interned;
     slot.store(id, std::memory_order_relaxed);
   }
-  return id;
+  return id == kOwnBreakerUnavailable ? kNoName : static_cast<NameId>(id);
 }
 
 bool Writer::probe_permitted(NameId id) const noexcept {
   const std::uint32_t packed = board().probe_slots(id);
-  if (packed == 0) return true;  // no permits published: every call may probe
-  return take_probe_permit(state_->probe_slots, packed, id, make_owner(current_pid(), current_tid()),
-                           current_process_start_time(), read_ticks());
+  // BoardWriter::set_breaker stores the range before the state when entering HALF_OPEN and
+  // after it when leaving: if the state is still HALF_OPEN now, the range is this period's.
+  const BreakerState now = board().breaker_state(id);
+  if (now != BreakerState::HalfOpen) return now != BreakerState::Open && now != BreakerState::ForcedOpen;
+  if (packed == 0) return true;  // no permits published (pool full): every call may probe
+  return take_probe_permit(state_->probe_slots, packed, id, make_owner(current_pid(), current_tid()));
 }
 
-void Writer::spend_probe_permits(NameId component) noexcept {
+bool Writer::spend_probe_permits(NameId component) noexcept {
   const std::uint64_t me = make_owner(current_pid(), current_tid());
-  spend_probe_permit(state_->probe_slots, board().probe_slots(component), component, me);
+  bool spent = spend_probe_permit(state_->probe_slots, board().probe_slots(component), component, me);
   if (board().flags(component) & kEntryPerBotBreakers)
     if (const NameId own = own_breaker(component); own != kNoName)
-      spend_probe_permit(state_->probe_slots, board().probe_slots(own), own, me);
+      spent = spend_probe_permit(state_->probe_slots, board().probe_slots(own), own, me) || spent;
+  return spent;
 }
 
 bool Writer::breaker_open_slow(NameId component, BreakerState s) const noexcept {

@@ -54,8 +54,8 @@ class BoardReader {
   }
   // kEntry* bits (layout.hpp). Relaxed: a hint, set once per component by the reader.
   [[nodiscard]] std::uint32_t flags(NameId id) const noexcept { return entry(id).flags.load(std::memory_order_relaxed); }
-  // Packed ProbeSlot range of a HALF_OPEN breaker (0 = none). Load after breaker_state: the
-  // reader stores it before the state (BoardWriter::set_breaker).
+  // Packed ProbeSlot range of a HALF_OPEN breaker (0 = none). Valid only if breaker_state,
+  // loaded again after it, is still HALF_OPEN (BoardWriter::set_breaker).
   [[nodiscard]] std::uint32_t probe_slots(NameId id) const noexcept {
     return entry(id).probe_slots.load(std::memory_order_acquire);
   }
@@ -146,14 +146,19 @@ class BoardWriter {
     return seq;
   }
 
+  // Entering HALF_OPEN, the permit range is stored before the state; leaving it, after: a
+  // writer that reads the state, then the range, then the state again as HALF_OPEN holds
+  // this period's range (Writer::probe_permitted).
   std::uint64_t set_breaker(NameId id, BreakerState state, std::uint64_t open_until_ticks, std::uint8_t rule,
                             std::uint32_t probe_slots = 0) noexcept {
     return update(id, [&](BoardEntry& e) {
       e.open_until_ticks.store(open_until_ticks, std::memory_order_release);
       e.rule.store(rule, std::memory_order_release);
-      e.probe_slots.store(probe_slots, std::memory_order_release);
+      const bool half_open = state == BreakerState::HalfOpen;
+      if (half_open) e.probe_slots.store(probe_slots, std::memory_order_release);
       // Pairs with BoardReader::breaker_state / breaker_open.
       e.breaker_state.store(static_cast<std::uint8_t>(state), std::memory_order_release);
+      if (!half_open) e.probe_slots.store(probe_slots, std::memory_order_release);
     });
   }
 

@@ -261,23 +261,20 @@ struct RateBucket {
 static_assert(sizeof(RateBucket) == kCacheLine);
 inline constexpr std::uint32_t kRateBuckets = 64;
 
-// One half-open probe permit (probe_permits.hpp). The reader issues a breaker's permits by
-// writing breaker_id and lease_ticks with owner 0, then publishing the range on the breaker's
-// board entry; a bot thread takes one by CAS of `owner` from 0 to make_owner(pid, tid) and then
-// stamps its lease; the reader marks it used when that thread's outcome arrives, and takes it
-// back (CAS to 0, epoch bumped) when the holder died or its lease ran out. The holder marks it
-// spent when it records its outcome, so that its next call takes a fresh permit.
+// One half-open probe permit (probe_permits.hpp). owner: 0 = free; make_owner(pid, tid) of
+// the holder; kProbeSlotBusy while the reader (re)sets the slot. Writers only ever CAS it
+// from 0 (to take) or from themselves back to 0 (a take that lost a race); the reader moves
+// it to busy, rewrites the rest, and frees it with a release store of 0 last. Leases and
+// holders' liveness are the reader's private bookkeeping.
 struct ProbeSlot {
-  alignas(kCacheLine) std::atomic<std::uint64_t> owner;   // writers: CAS 0 -> me; reader: CAS -> 0
-  std::atomic<std::uint64_t> owner_start_time;             // writer after its CAS (0 = not yet)
-  std::atomic<std::uint64_t> lease_until_ticks;            // writer after its CAS (0 = not yet)
-  std::atomic<std::uint64_t> lease_ticks;                  // reader: lease length
-  std::atomic<std::uint64_t> epoch;                        // reader: bumped at every issue and take-back
-  std::atomic<std::uint32_t> breaker_id;                   // reader: board entry served (0 = free slot)
-  std::atomic<std::uint32_t> used;                         // reader: 1 once the holder's outcome arrived
-  std::atomic<std::uint32_t> spent;                        // holder: 1 once it recorded its outcome
+  alignas(kCacheLine) std::atomic<std::uint64_t> owner;   // see above
+  std::atomic<std::uint64_t> epoch;                        // reader: bumped at every (re)set
+  std::atomic<std::uint32_t> breaker_id;                   // reader: board entry served (0 = none)
+  std::atomic<std::uint32_t> used;                         // reader: 1 once the holder's probe outcome arrived
+  std::atomic<std::uint32_t> spent;                        // holder: 1 once it recorded its probe outcome
 };
 static_assert(sizeof(ProbeSlot) == kCacheLine);
+inline constexpr std::uint64_t kProbeSlotBusy = ~std::uint64_t{0};
 inline constexpr std::uint32_t kProbeSlots = 256;
 
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);

@@ -4,16 +4,17 @@
 // bots each process would send its own N. Here the permits live in the segment
 // (layout.hpp: ProbeSlot): when a breaker goes HALF_OPEN the reader issues exactly N slots and
 // publishes their range on the breaker's board entry; a bot thread that wants to call takes
-// one with a CAS (take_probe_permit) and is the only one to hold it. The reader counts only
-// outcomes from holders of unused permits, so exactly N outcomes decide. A permit whose holder
-// died (pid gone or reused) or whose lease ran out is taken back and can be taken again.
+// one with a CAS (take_probe_permit) and is the only one to hold it. When it records its
+// outcome it spends the permit and flags the record kFlagProbe; the reader counts only
+// flagged outcomes from the holder of an unused permit, so exactly N outcomes decide. A
+// permit whose holder died (pid gone or reused) or kept it past the lease is taken back and
+// can be taken again; the late holder's outcome then no longer counts.
 //
-// Who writes what (ProbeSlot): the reader writes breaker_id, lease_ticks, epoch and used,
-// and resets owner to 0 (issue, withdraw, take back); a writer CASes owner from 0 to
-// make_owner(pid, tid) and then stamps spent = 0, owner_start_time and lease_until_ticks;
-// the holder sets spent when it records its outcome.
-// Memory order: the reader publishes a slot with a release store of breaker_id after the
-// other fields and the range with a release store on the board; a writer acquires both.
+// Who writes what: see ProbeSlot. The reader never overwrites a slot a writer may be taking:
+// it first moves owner to kProbeSlotBusy (writers CAS only from 0), rewrites the slot, and
+// frees it with a release store of owner = 0, so a writer whose CAS reads that 0 also sees
+// the slot's new breaker_id. A writer that took a slot just before the reader moved it to
+// busy loses it without noticing: its call is made, but its outcome is not counted.
 #pragma once
 
 #include <atomic>
@@ -34,70 +35,75 @@ struct ProbeRange {
 }
 // Most permits one breaker gets; a breaker asking for more probes runs without permits.
 inline constexpr std::uint32_t kMaxProbePermits = 64;
+[[nodiscard]] constexpr bool valid_probe_range(ProbeRange r) noexcept {
+  return r.count != 0 && r.count <= kMaxProbePermits && r.first + r.count <= kProbeSlots;
+}
 
-// Writer side: true when the calling thread (`me` = make_owner(pid, tid)) holds an unused
+// Writer side: true when the calling thread (`me` = make_owner(pid, tid)) holds an unspent
 // permit of `breaker` in `packed`, or has just taken a free one. At most `count` CAS tries;
 // never blocks. A corrupt range grants nothing.
-[[nodiscard]] inline bool take_probe_permit(ProbeSlot* slots, std::uint32_t packed, NameId breaker, std::uint64_t me,
-                                            std::uint64_t start_time, std::uint64_t now_ticks) noexcept {
+[[nodiscard]] inline bool take_probe_permit(ProbeSlot* slots, std::uint32_t packed, NameId breaker, std::uint64_t me) noexcept {
   const ProbeRange r = unpack_probe_slots(packed);
-  if (r.count == 0 || r.count > kMaxProbePermits || r.first + r.count > kProbeSlots) return false;
+  if (!valid_probe_range(r)) return false;
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
     const ProbeSlot& s = slots[i];
-    if (s.breaker_id.load(std::memory_order_acquire) == breaker && s.owner.load(std::memory_order_acquire) == me &&
-        s.spent.load(std::memory_order_relaxed) == 0 && s.used.load(std::memory_order_acquire) == 0)
+    if (s.owner.load(std::memory_order_acquire) == me && s.breaker_id.load(std::memory_order_acquire) == breaker &&
+        s.spent.load(std::memory_order_relaxed) == 0 && s.used.load(std::memory_order_relaxed) == 0)
       return true;
   }
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
     ProbeSlot& s = slots[i];
-    if (s.breaker_id.load(std::memory_order_acquire) != breaker || s.owner.load(std::memory_order_relaxed) != 0) continue;
+    if (s.owner.load(std::memory_order_relaxed) != 0 || s.breaker_id.load(std::memory_order_acquire) != breaker) continue;
     std::uint64_t expected = 0;
     if (!s.owner.compare_exchange_strong(expected, me, std::memory_order_acq_rel, std::memory_order_relaxed)) continue;
-    // The slot may have been withdrawn and issued to another breaker between the check and
-    // the CAS: then it is not ours to keep.
+    // The CAS read the reader's last release of the slot: breaker_id is the current one. It
+    // may have been withdrawn or issued to another breaker since our check: give it back.
     if (s.breaker_id.load(std::memory_order_acquire) != breaker) {
       expected = me;
       s.owner.compare_exchange_strong(expected, 0, std::memory_order_acq_rel, std::memory_order_relaxed);
       continue;
     }
-    s.spent.store(0, std::memory_order_relaxed);
-    s.owner_start_time.store(start_time, std::memory_order_relaxed);
-    s.lease_until_ticks.store(now_ticks + s.lease_ticks.load(std::memory_order_relaxed), std::memory_order_release);
     return true;
   }
   return false;
 }
 
-// Writer side, when the calling thread records an outcome for `breaker`: marks the permit it
-// holds there spent (its next call takes another one). No-op without one.
-inline void spend_probe_permit(ProbeSlot* slots, std::uint32_t packed, NameId breaker, std::uint64_t me) noexcept {
+// Writer side, when the calling thread records an outcome for `breaker`: spends the unspent
+// permit it holds there (its next call takes another one). True when it had one: the outcome
+// is then the probe (kFlagProbe).
+inline bool spend_probe_permit(ProbeSlot* slots, std::uint32_t packed, NameId breaker, std::uint64_t me) noexcept {
   const ProbeRange r = unpack_probe_slots(packed);
-  if (r.count == 0 || r.count > kMaxProbePermits || r.first + r.count > kProbeSlots) return;
+  if (!valid_probe_range(r)) return false;
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
     ProbeSlot& s = slots[i];
-    if (s.breaker_id.load(std::memory_order_acquire) == breaker && s.owner.load(std::memory_order_acquire) == me &&
-        s.spent.load(std::memory_order_relaxed) == 0) {
+    if (s.owner.load(std::memory_order_acquire) == me && s.breaker_id.load(std::memory_order_acquire) == breaker &&
+        s.spent.load(std::memory_order_relaxed) == 0 && s.used.load(std::memory_order_relaxed) == 0) {
       s.spent.store(1, std::memory_order_relaxed);
-      return;
+      return true;
     }
   }
+  return false;
 }
 
-// Reader side: hands out ranges of slots, matches outcomes to permits, takes permits back.
-// One reader thread owns it; the allocation map is private to the reader.
+// Reader side: hands out ranges of slots, matches probe outcomes to permits, takes permits
+// back. One reader thread owns it; the allocation map and the leases are private to it.
 class ProbePermitPool {
  public:
   ProbePermitPool() = default;
-  explicit ProbePermitPool(ProbeSlot* slots) : slots_(slots), taken_(kProbeSlots, false) {}
+  explicit ProbePermitPool(ProbeSlot* slots) : slots_(slots), leases_(kProbeSlots) {}
 
-  // Issues `count` fresh permits for `breaker`, each leased for lease_ticks once taken.
-  // Returns the packed range to publish, or 0 when count is 0 or above kMaxProbePermits or
-  // no run of free slots is left (the breaker then runs without permits).
-  [[nodiscard]] std::uint32_t issue(NameId breaker, std::uint32_t count, std::uint64_t lease_ticks) noexcept;
+  // Frees every slot (a reader starting on a segment another reader used).
+  void reset_all() noexcept;
+  // Issues `count` fresh permits for `breaker`, each leased for lease_ns from when the reader
+  // first sees it taken (so for lease_ns to lease_ns + one take_back interval). Returns the
+  // packed range to publish, or 0 when count is 0 or above kMaxProbePermits or no run of
+  // free slots is left (the breaker then runs without permits).
+  [[nodiscard]] std::uint32_t issue(NameId breaker, std::uint32_t count, std::uint64_t lease_ns) noexcept;
   // Frees a range issued before (its permits stop being valid at once).
   void withdraw(std::uint32_t packed) noexcept;
-  // An outcome from thread (pid, tid) arrived: true, and the permit marked used, when that
-  // thread holds an unused permit of the range. pid 0 (shared lane) matches on tid alone.
+  // A probe outcome (kFlagProbe) from thread (pid, tid) arrived: true, and the permit marked
+  // used, when that thread holds an unused permit of the range. pid 0 (shared lane) matches
+  // on tid alone.
   [[nodiscard]] bool accept(std::uint32_t packed, std::uint32_t pid, std::uint32_t tid) noexcept;
 
   struct TakenBack {
@@ -105,8 +111,9 @@ class ProbePermitPool {
     std::uint64_t owner = 0;
     bool holder_dead = false;  // else: the lease ran out
   };
-  // Takes back unused permits whose holder is dead or whose lease ended before now_ticks.
-  std::vector<TakenBack> take_back(std::uint32_t packed, std::uint64_t now_ticks);
+  // Starts the lease of newly taken permits, and takes back unused permits whose holder is
+  // dead or whose lease ended before now_ns.
+  std::vector<TakenBack> take_back(std::uint32_t packed, std::uint64_t now_ns);
 
   // Permits of the range not yet taken, taken but unused, and used.
   struct Counts {
@@ -118,9 +125,18 @@ class ProbePermitPool {
   [[nodiscard]] std::uint32_t slots_in_use() const noexcept;
 
  private:
-  void clear(ProbeSlot& s, NameId breaker, std::uint64_t lease_ticks) noexcept;
+  struct Lease {
+    std::uint64_t owner = 0;       // the holder this lease is for
+    std::uint64_t start_time = 0;  // its process start time when first seen (0: already gone)
+    std::uint64_t until_ns = 0;
+  };
+  // Moves the slot to busy, rewrites it for `breaker` (0 = none), bumps its epoch and frees it.
+  void reset(std::uint32_t i, NameId breaker, std::uint64_t lease_ns) noexcept;
+
   ProbeSlot* slots_ = nullptr;
-  std::vector<bool> taken_;
+  std::vector<Lease> leases_;          // by slot
+  std::vector<std::uint64_t> lease_ns_ = std::vector<std::uint64_t>(kProbeSlots, 0);
+  std::vector<bool> taken_ = std::vector<bool>(kProbeSlots, false);
 };
 
 }  // namespace telering

@@ -66,7 +66,8 @@ inline constexpr std::uint8_t kMaxSeverity = 4;
 inline constexpr std::uint8_t kFlagContextTruncated = 0x01;
 inline constexpr std::uint8_t kFlagFailure = 0x02;  // CallOutcome: the call failed
 inline constexpr std::uint8_t kFlagRetry = 0x04;    // CallOutcome: the call was a retry (retry budget)
-inline constexpr std::uint8_t kKnownFlags = kFlagContextTruncated | kFlagFailure | kFlagRetry;
+inline constexpr std::uint8_t kFlagProbe = 0x08;    // CallOutcome: made with a half-open probe permit
+inline constexpr std::uint8_t kKnownFlags = kFlagContextTruncated | kFlagFailure | kFlagRetry | kFlagProbe;
 
 inline constexpr std::size_t kRecordSize = 64;
 inline constexpr std::size_t kContextCapacity = 34;

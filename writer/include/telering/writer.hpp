@@ -12,8 +12,10 @@
 //    interned; when the lane is full the record is dropped and counted in the lane.
 //    The first use of a new name interns it (bounded wait, off the steady state); pass ids
 //    from name()/component()/error_type() on the hottest paths to skip even the lookup.
-//  - Board reads (breaker_open, in_backoff, reset_epoch, shutdown_requested) are one
-//    acquire load each.
+//  - Board reads (in_backoff, reset_epoch, shutdown_requested) are one acquire load each;
+//    breaker_open(id) is two loads from one cache line for a CLOSED component-scope breaker,
+//    two more for a scoped one (its first call per component interns this bot's own breaker
+//    name), and a few CAS tries on the probe permits while a breaker is HALF_OPEN.
 //  - The Writer must outlive the threads' use of it. Destroying it releases the lanes its
 //    threads claimed.
 //  - After fork(), the child's threads claim lanes of their own on their next record.
@@ -57,6 +59,9 @@ struct WriterStats {
   std::uint64_t lanes_claimed = 0;  // lanes this Writer's threads hold now
   std::uint64_t dropped = 0;        // drops in those lanes (since each was created)
 };
+
+// own_breakers value for "the name table had no room for this bot's own breaker".
+inline constexpr std::uint32_t kOwnBreakerUnavailable = 0x10000;
 
 class Writer {
  public:
@@ -103,7 +108,7 @@ class Writer {
   RecordResult record(RecordKind kind, NameId name, double value, Severity severity = Severity::None,
                       NameId aux = kNoName, std::uint8_t flags = 0, std::string_view context = {}) noexcept;
 
-  // Decisions (one acquire load each).
+  // Decisions (read from the board; see the contract above for their cost).
   [[nodiscard]] const BoardReader& board() const noexcept { return *board_; }
   // True when a call to the component must not be made now. The common case (a CLOSED
   // breaker of component scope) is two loads from one cache line. Otherwise: OPEN or
@@ -116,8 +121,9 @@ class Writer {
     const BreakerState s = b.breaker_state(component);
     if (s == BreakerState::Closed) [[likely]] {
       if ((b.flags(component) & kEntryPerBotBreakers) == 0) return false;
-      const NameId own = own_breakers_[component & name_mask_].load(std::memory_order_relaxed);
-      if (own != kNoName && b.breaker_state(own) == BreakerState::Closed) return false;
+      const std::uint32_t own = own_breakers_[component & name_mask_].load(std::memory_order_relaxed);
+      if (own != kNoName && own != kOwnBreakerUnavailable && b.breaker_state(static_cast<NameId>(own)) == BreakerState::Closed)
+        return false;
     }
     return breaker_open_slow(component, s);
   }
@@ -184,12 +190,13 @@ class Writer {
   [[nodiscard]] bool breaker_open_slow(NameId component, BreakerState state) const noexcept;
   // HALF_OPEN breaker `id`: may this thread call (it holds or takes a permit, or none are published)?
   [[nodiscard]] bool probe_permitted(NameId id) const noexcept;
-  // Recording an outcome for the component spends the probe permits this thread holds there.
-  void spend_probe_permits(NameId component) noexcept;
+  // Recording an outcome for the component spends the probe permit this thread holds there;
+  // true when it had one (the outcome is the probe).
+  bool spend_probe_permits(NameId component) noexcept;
   std::unique_ptr<State> state_;
   // Copies of what the inline board reads need, owned by *state_ (stable across moves).
   const BoardReader* board_ = nullptr;
-  std::atomic<NameId>* own_breakers_ = nullptr;  // state_->own_breakers: component -> this bot's BotBreaker id
+  std::atomic<std::uint32_t>* own_breakers_ = nullptr;  // state_->own_breakers: component -> this bot's BotBreaker id
   std::uint32_t name_mask_ = 0;
 };
 

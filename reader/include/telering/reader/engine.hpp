@@ -213,6 +213,7 @@ class Engine {
   void feed_outcome(NameId id, Breaker& b, const Record& r, const RecordSource& source, std::uint64_t now_ns);
   void check_quorum(NameId id, Breaker& host, std::uint64_t now_ns);
   void take_back_probes(std::uint64_t now_ns);
+  std::uint32_t issue_probes(NameId id, const Breaker& b);
   std::uint64_t event_time(const Record& r, std::uint64_t now_ns) const noexcept;
 
   void on_error(const Record& r, std::uint64_t now_ns);
