@@ -1025,35 +1025,60 @@ TEST(EngineExternal, HoldsEndAtTheirDeadlineWhenNoResolutionArrives) {
   EXPECT_EQ(w.backoff_until("api_connection"), 0U);
 }
 
-TEST(EngineExternal, BackoffLastsUntilClearedAndAForeignCloseLeavesABreakerItDidNotOpen) {
+TEST(EngineExternal, BackoffLastsUntilClearedAndFollowsTheLatestRemainingDeadline) {
   EngineRig rig;
   Writer& w = rig.w();
   using K = ExternalAction::Kind;
   rig.engine().apply_external(external(K::Backoff, "api_connection", "fp-1"), rig.at(kSecond));
   EXPECT_TRUE(w.in_backoff("api_connection"));
   EXPECT_GT(w.backoff_until("api_connection"), rig.at(365ULL * 24 * 3600 * kSecond));  // until cleared
+  rig.engine().apply_external(external(K::Backoff, "api_connection", "fp-2", rig.at(50 * kSecond)), rig.at(kSecond));
   rig.engine().apply_external(external(K::ClearBackoff, "api_connection", "fp-1"), rig.at(2 * kSecond));
+  EXPECT_EQ(w.backoff_until("api_connection"), rig.at(50 * kSecond));  // fp-2's deadline remains
+  rig.engine().apply_external(external(K::ClearBackoff, "api_connection", "fp-2"), rig.at(3 * kSecond));
   EXPECT_FALSE(w.in_backoff("api_connection"));
-  // A bot's own command opened this one: an alert's resolution must not close it.
-  ASSERT_EQ(w.open_circuit_breaker("orders", std::chrono::milliseconds(0)), CommandStatus::Pending);
-  rig.pump(rig.at(3 * kSecond));
-  ASSERT_TRUE(w.breaker_open("orders"));
-  rig.engine().apply_external(external(K::CloseBreaker, "orders", "fp-1"), rig.at(4 * kSecond));
-  EXPECT_TRUE(w.breaker_open("orders"));
+  EXPECT_EQ(w.backoff_until("api_connection"), 0U);
 }
 
-TEST(EngineExternal, HoldsSurviveARestartFromTheSnapshot) {
+TEST(EngineExternal, AResolutionLeavesABreakerThatABotForcedOpenItself) {
   EngineRig rig;
+  Writer& w = rig.w();
   using K = ExternalAction::Kind;
-  rig.engine().apply_external(external(K::OpenBreaker, "orders", "fp-1"), rig.at(kSecond));
-  rig.engine().apply_external(external(K::Backoff, "api_connection", "fp-1", rig.at(100 * kSecond)), rig.at(kSecond));
-  const nlohmann::json state = rig.engine().save_state();
-  Engine restarted(ReaderConfig{}, rig.segment(), rig.at(2 * kSecond), 0);
-  restarted.restore_state(state, TimeShift{}, rig.at(2 * kSecond));
-  EXPECT_TRUE(rig.w().breaker_open("orders"));
-  EXPECT_EQ(rig.w().backoff_until("api_connection"), rig.at(100 * kSecond));
-  restarted.apply_external(external(K::CloseBreaker, "orders", "fp-1"), rig.at(3 * kSecond));
-  EXPECT_FALSE(rig.w().breaker_open("orders"));
+  // The bot forced it open first: the alert's hold finds it FORCED_OPEN already.
+  ASSERT_NE(w.send_command(CommandCode::ForceOpenBreaker, w.component("orders")), 0U);
+  rig.pump(rig.at(kSecond));
+  ASSERT_EQ(w.breaker_state("orders"), BreakerState::ForcedOpen);
+  rig.engine().apply_external(external(K::OpenBreaker, "orders", "fp-1"), rig.at(2 * kSecond));
+  rig.engine().apply_external(external(K::CloseBreaker, "orders", "fp-1"), rig.at(3 * kSecond));
+  EXPECT_EQ(w.breaker_state("orders"), BreakerState::ForcedOpen);
+  // The other way round: the alert forced it, then the bot forced it too (taking it over).
+  rig.engine().apply_external(external(K::OpenBreaker, "payments", "fp-2"), rig.at(4 * kSecond));
+  ASSERT_EQ(w.breaker_state("payments"), BreakerState::ForcedOpen);
+  ASSERT_NE(w.send_command(CommandCode::ForceOpenBreaker, w.component("payments")), 0U);
+  rig.pump(rig.at(5 * kSecond));
+  rig.engine().apply_external(external(K::CloseBreaker, "payments", "fp-2"), rig.at(6 * kSecond));
+  EXPECT_EQ(w.breaker_state("payments"), BreakerState::ForcedOpen);
+}
+
+TEST(EngineExternal, HoldsSurviveARestartOntoAFreshSegment) {
+  using K = ExternalAction::Kind;
+  nlohmann::json state;
+  std::uint64_t deadline = 0;
+  {
+    EngineRig rig;
+    (void)rig.w().component("unrelated");  // ids differ between the two segments
+    rig.engine().apply_external(external(K::OpenBreaker, "orders", "fp-1"), rig.at(kSecond));
+    deadline = rig.at(100 * kSecond);
+    rig.engine().apply_external(external(K::Backoff, "api_connection", "fp-1", deadline), rig.at(kSecond));
+    state = rig.engine().save_state();
+  }
+  EngineRig fresh;
+  ASSERT_FALSE(fresh.w().breaker_open("orders"));
+  fresh.engine().restore_state(state, TimeShift{}, fresh.at(2 * kSecond));
+  EXPECT_TRUE(fresh.w().breaker_open("orders"));
+  EXPECT_EQ(fresh.w().backoff_until("api_connection"), deadline);
+  fresh.engine().apply_external(external(K::CloseBreaker, "orders", "fp-1"), fresh.at(3 * kSecond));
+  EXPECT_FALSE(fresh.w().breaker_open("orders"));  // the restored hold still owned it
 }
 
 }  // namespace

@@ -380,6 +380,18 @@ bool Engine::apply_command(const Record& r, std::uint64_t now_ns) {
       else if (code == CommandCode::DisableBreaker) t = b->breaker.disable(now_ns);
       else t = b->breaker.reset(now_ns);
       if (t) publish_transition(r.name_id, *b, *t, "command:" + std::string(to_string(code)));
+      // A bot's command takes the breaker over from an external hold: a later resolution
+      // must not undo what the bot asked for.
+      if (const auto held = external_.find(std::make_pair(true, r.name_id)); held != external_.end()) held->second.forced = false;
+      // Closing or resetting also reaches the sender's own breaker (scope bot/host).
+      if (code == CommandCode::CloseBreaker || code == CommandCode::ResetBreaker) {
+        const auto own = bot_breaker_ids_.find(std::uint32_t{r.name_id} << 16 | r.bot_id);
+        if (own != bot_breaker_ids_.end()) {
+          Breaker& o = *breakers_by_id_[own->second];
+          std::optional<BreakerTransition> ot = code == CommandCode::CloseBreaker ? o.breaker.close(now_ns) : o.breaker.reset(now_ns);
+          if (ot) publish_transition(own->second, o, *ot, "command:" + std::string(to_string(code)));
+        }
+      }
       return true;
     }
     case CommandCode::RegisterStrategy: {
@@ -542,35 +554,46 @@ bool Engine::apply_external(const ExternalAction& a, std::uint64_t now_ns) {
   const auto key = std::make_pair(breaker_kind, id);
   if (a.kind == Kind::CloseBreaker || a.kind == Kind::ClearBackoff) {
     const auto it = external_.find(key);
-    if (it == external_.end() || it->second.erase(a.holder) == 0) return true;  // not held by it: nothing to undo
-    if (it->second.empty()) {
+    if (it == external_.end() || it->second.holders.erase(a.holder) == 0) return true;  // not held by it: nothing to undo
+    if (it->second.holders.empty()) {
+      const bool forced = it->second.forced;
       external_.erase(it);
-      release_external(breaker_kind, id, a.source, now_ns);
+      release_external(breaker_kind, id, forced, a.source, now_ns);
+    } else if (!breaker_kind) {
+      publish_external_backoff(id, it->second, a.source, now_ns);  // the latest deadline may be earlier now
     }
     return true;
   }
-  external_[key][a.holder] = a.until_ns;
-  if (breaker_kind) {
-    Breaker* b = breaker(id, now_ns);
-    if (!b) return false;
-    if (auto t = b->breaker.force_open(now_ns)) publish_transition(id, *b, *t, a.source);
-    return true;
+  Breaker* b = breaker_kind ? breaker(id, now_ns) : nullptr;
+  if (breaker_kind && !b) return false;
+  ExternalHold& hold = external_[key];
+  hold.holders[a.holder] = a.until_ns;
+  if (!breaker_kind) {
+    publish_external_backoff(id, hold, a.source, now_ns);
+  } else if (auto t = b->breaker.force_open(now_ns)) {
+    hold.forced = true;  // ours to close on release
+    publish_transition(id, *b, *t, a.source);
   }
-  // Backoff until the latest deadline any holder asked for; a holder without one holds it
-  // until released (published as ten years, so a writer's deadline arithmetic stays finite).
-  constexpr std::uint64_t kUntilReleasedNs = 10ULL * 365 * 24 * 3600 * 1'000'000'000ULL;
-  std::uint64_t until_ns = 0;
-  for (const auto& [holder, deadline] : external_[key]) until_ns = std::max(until_ns, deadline ? deadline : now_ns + kUntilReleasedNs);
-  const std::uint64_t seq = board_.set_backoff(id, segment_->calibration().to_ticks(until_ns), until_ns,
-                                               static_cast<std::uint8_t>(RecoveryAction::Backoff), kRuleExternal);
-  board_.set_retry_permits(id, 0, static_cast<std::uint8_t>(RecoveryAction::Backoff), kRuleExternal);
-  record_decision(seq, now_ns, a.target, "BACKOFF " + format_seconds(static_cast<double>(until_ns - now_ns) / 1e9), a.source);
   return true;
 }
 
-void Engine::release_external(bool breaker_kind, NameId id, std::string_view why, std::uint64_t now_ns) {
+void Engine::publish_external_backoff(NameId id, const ExternalHold& hold, std::string_view why, std::uint64_t now_ns) {
+  // Until the latest deadline any holder asked for; a holder without one holds it until
+  // released (published as ten years, so a writer's deadline arithmetic stays finite).
+  constexpr std::uint64_t kUntilReleasedNs = 10ULL * 365 * 24 * 3600 * 1'000'000'000ULL;
+  std::uint64_t until_ns = now_ns;
+  for (const auto& [holder, deadline] : hold.holders) until_ns = std::max(until_ns, deadline ? deadline : now_ns + kUntilReleasedNs);
+  const std::uint64_t seq = board_.set_backoff(id, segment_->calibration().to_ticks(until_ns), until_ns,
+                                               static_cast<std::uint8_t>(RecoveryAction::Backoff), kRuleExternal);
+  board_.set_retry_permits(id, 0, static_cast<std::uint8_t>(RecoveryAction::Backoff), kRuleExternal);
+  record_decision(seq, now_ns, name_of(id), "BACKOFF " + format_seconds(static_cast<double>(until_ns - now_ns) / 1e9),
+                  std::string(why));
+}
+
+void Engine::release_external(bool breaker_kind, NameId id, bool forced, std::string_view why, std::uint64_t now_ns) {
   if (breaker_kind) {
-    Breaker* b = breaker(id, now_ns);
+    // Only a breaker the holds themselves forced open, and nobody has taken over since.
+    Breaker* b = forced ? breaker(id, now_ns) : nullptr;
     if (b && b->breaker.state() == BreakerState::ForcedOpen)
       if (auto t = b->breaker.close(now_ns)) publish_transition(id, *b, *t, std::string(why));
     return;
@@ -581,12 +604,15 @@ void Engine::release_external(bool breaker_kind, NameId id, std::string_view why
 
 void Engine::expire_external(std::uint64_t now_ns) {
   for (auto it = external_.begin(); it != external_.end();) {
-    std::erase_if(it->second, [&](const auto& h) { return h.second != 0 && h.second <= now_ns; });
-    if (it->second.empty()) {
-      const auto [breaker_kind, id] = it->first;
+    const std::size_t erased =
+        std::erase_if(it->second.holders, [&](const auto& h) { return h.second != 0 && h.second <= now_ns; });
+    const auto [breaker_kind, id] = it->first;
+    if (it->second.holders.empty()) {
+      const bool forced = it->second.forced;
       it = external_.erase(it);
-      release_external(breaker_kind, id, "external:expired", now_ns);
+      release_external(breaker_kind, id, forced, "external:expired", now_ns);
     } else {
+      if (erased != 0 && !breaker_kind) publish_external_backoff(id, it->second, "external:expired", now_ns);
       ++it;
     }
   }

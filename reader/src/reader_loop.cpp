@@ -248,12 +248,19 @@ void ReaderLoop::run(const std::atomic<bool>& stop, std::atomic<bool>& reload, c
       } else {
         try {
           ReaderConfig next = load_config(config_path);
-          // First, as it may refuse the config (rules without a secret off loopback).
+          // The webhook first, as it may refuse the config (rules without a secret off
+          // loopback); if the engine then refuses it, the webhook goes back to the running one.
+          const AlertmanagerConfig running = engine_->config().alertmanager;
           if (options_.alertmanager) options_.alertmanager->reconfigure(next.alertmanager);
-          engine_->reload(std::move(next));
+          try {
+            engine_->reload(std::move(next));
+          } catch (...) {
+            if (options_.alertmanager) options_.alertmanager->reconfigure(running);
+            throw;
+          }
           idle_ = IdleStrategy(engine_->config().idle);
           spdlog::info("reloaded config {}", config_path);
-        } catch (const ConfigError& e) {
+        } catch (const std::exception& e) {
           spdlog::error("config reload refused, keeping the running config: {}", e.what());
         }
       }

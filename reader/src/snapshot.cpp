@@ -635,10 +635,10 @@ nlohmann::json Engine::save_state() const {
   // Holds from outside (the Alertmanager webhook): a restarted reader keeps a breaker forced
   // open by a firing alert until its resolution (or deadline) arrives.
   json external = json::array();
-  for (const auto& [key, holders] : external_) {
+  for (const auto& [key, hold] : external_) {
     json h = json::array();
-    for (const auto& [holder, until_ns] : holders) h.push_back({holder, until_ns});
-    external.push_back({{"breaker", key.first}, {"target", name_of(key.second)}, {"holders", std::move(h)}});
+    for (const auto& [holder, until_ns] : hold.holders) h.push_back({holder, until_ns});
+    external.push_back({{"breaker", key.first}, {"target", name_of(key.second)}, {"forced", hold.forced}, {"holders", std::move(h)}});
   }
   return json{{"host", SnapshotAccess::save(host_, endpoint_name)},
               {"external", std::move(external)},
@@ -717,6 +717,11 @@ void Engine::restore_state(const nlohmann::json& state, const TimeShift& shift, 
         a.until_ns = until == 0 ? 0 : shift(until);
         if (a.until_ns == 0 || a.until_ns > now_ns) apply_external(a, now_ns);
       }
+      // The breaker came back FORCED_OPEN with the other breakers, so re-applying the holds
+      // changed nothing: whether they own that state comes from the snapshot.
+      const NameId id = names_.intern(breaker_kind ? NameKind::Component : NameKind::ErrorType, e.at("target").get<std::string>());
+      if (const auto held = external_.find(std::make_pair(breaker_kind, id)); held != external_.end())
+        held->second.forced = e.value("forced", false);
     }
   }
 }

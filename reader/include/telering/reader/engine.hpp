@@ -229,7 +229,12 @@ class Engine {
   void raise_alert(std::string key, std::string text, Severity severity, std::uint64_t now_ns);
   HealthStatus grade(const Bot& b, std::uint64_t now_ns) const;
   void check_stalls(std::uint64_t now_ns);
-  void release_external(bool breaker_kind, NameId id, std::string_view why, std::uint64_t now_ns);
+  struct ExternalHold {
+    std::map<std::string, std::uint64_t, std::less<>> holders;  // holder -> deadline (0 = none)
+    bool forced = false;  // the holds moved the breaker to FORCED_OPEN (theirs to close)
+  };
+  void publish_external_backoff(NameId id, const ExternalHold& hold, std::string_view why, std::uint64_t now_ns);
+  void release_external(bool breaker_kind, NameId id, bool forced, std::string_view why, std::uint64_t now_ns);
   void expire_external(std::uint64_t now_ns);
   double* metric_slot(std::vector<double*>& index, std::map<std::string, double, std::less<>>& values, NameId id);
 
@@ -262,8 +267,8 @@ class Engine {
   std::vector<double*> gauges_by_id_;
   std::map<std::string, std::uint64_t, std::less<>> warnings_by_type_;
 
-  // External holds (apply_external): (breaker kind?, name id) -> holder -> deadline (0 = none).
-  std::map<std::pair<bool, NameId>, std::map<std::string, std::uint64_t, std::less<>>> external_;
+  // External holds (apply_external), by (breaker kind?, name id).
+  std::map<std::pair<bool, NameId>, ExternalHold> external_;
   std::unique_ptr<FleetLimits> fleet_;   // shared rate buckets and the retry budget
   std::uint64_t next_stall_check_ns_ = 0;
   std::deque<Alert> alerts_;             // bounded (kMaxPendingAlerts): oldest dropped
