@@ -65,6 +65,25 @@ void BM_RateLimiter_TryAcquire(benchmark::State& state) {
 }
 BENCHMARK(BM_RateLimiter_TryAcquire)->Threads(1)->Threads(2)->Repetitions(3)->ReportAggregatesOnly(true)->UseRealTime();
 
+// The same GCRA step as RateLimiter::try_acquire_at, but with a plain load of tat before the
+// CAS (the first version): kept to show, in the same run, what fetching the line with the
+// CAS itself saves when both cores contend.
+void BM_RateLimiter_TryAcquireLoadFirst(benchmark::State& state) {
+  telering::Segment& seg = shared().writer->segment();
+  telering::RateBucket* b = telering::find_rate_bucket(seg.rate_buckets(), shared().writer->name(telering::NameKind::RateGroup, "kucoin_public"));
+  run_timed(state, [b] {
+    const std::uint64_t now = telering::read_ticks();
+    const std::uint64_t interval = b->interval_ticks.load(std::memory_order_relaxed);
+    const std::uint64_t tolerance = b->tolerance_ticks.load(std::memory_order_relaxed);
+    std::uint64_t tat = b->tat.load(std::memory_order_relaxed);
+    for (;;) {
+      if (now + tolerance < tat) return false;
+      if (b->tat.compare_exchange_weak(tat, (tat > now ? tat : now) + interval, std::memory_order_relaxed)) return true;
+    }
+  });
+}
+BENCHMARK(BM_RateLimiter_TryAcquireLoadFirst)->Threads(1)->Threads(2)->Repetitions(3)->ReportAggregatesOnly(true)->UseRealTime();
+
 void BM_RateLimiter_Refused(benchmark::State& state) {
   telering::RateLimiter limiter = shared().writer->rate_limiter("tight");
   run_timed(state, [&] { return limiter.try_acquire() == Acquire::Granted; });

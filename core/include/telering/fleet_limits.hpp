@@ -45,7 +45,10 @@ class RateLimiter {
     const std::uint64_t interval = bucket_->interval_ticks.load(std::memory_order_relaxed);
     if (interval == 0) return Acquire::Granted;
     const std::uint64_t tolerance = bucket_->tolerance_ticks.load(std::memory_order_relaxed);
-    std::uint64_t tat = bucket_->tat.load(std::memory_order_relaxed);
+    // No plain load of tat first: under contention a load then a CAS moves the line twice.
+    // The first CAS guesses 0 (a fresh bucket, where it is right) and otherwise fetches tat
+    // with the line held exclusively, so the second one usually succeeds at once.
+    std::uint64_t tat = 0;
     for (;;) {
       if (now_ticks + tolerance < tat) {
         bucket_->refused.fetch_add(1, std::memory_order_relaxed);
@@ -79,12 +82,11 @@ class RetryBudget {
   // Takes one retry token. Unconfigured while the reader publishes no budget.
   [[nodiscard]] Acquire try_take() noexcept {
     if (!fleet_ || fleet_->retry_budget_enabled.load(std::memory_order_relaxed) == 0) return Acquire::Unconfigured;
-    std::int64_t tokens = fleet_->retry_tokens.load(std::memory_order_relaxed);
+    // As in RateLimiter: the first CAS (guessing one token left) fetches the count with the
+    // line held exclusively instead of a load followed by a CAS.
+    std::int64_t tokens = 1;
     while (tokens > 0) {
-      if (fleet_->retry_tokens.compare_exchange_weak(tokens, tokens - 1, std::memory_order_relaxed)) {
-        fleet_->retries_taken.fetch_add(1, std::memory_order_relaxed);
-        return Acquire::Granted;
-      }
+      if (fleet_->retry_tokens.compare_exchange_weak(tokens, tokens - 1, std::memory_order_relaxed)) return Acquire::Granted;
     }
     fleet_->retries_refused.fetch_add(1, std::memory_order_relaxed);
     return Acquire::Refused;

@@ -239,8 +239,9 @@ struct FleetHeader {
   alignas(kCacheLine) std::atomic<std::int64_t> retry_tokens;    // writers CAS down; reader stores
   std::atomic<std::uint64_t> retry_budget_enabled;               // 0: no budget published (retries allowed)
   std::atomic<std::uint64_t> retry_refill_seq;                   // bumped by the reader at each refill
-  alignas(kCacheLine) std::atomic<std::uint64_t> retries_taken;  // writers, relaxed RMW
-  std::atomic<std::uint64_t> retries_refused;                    // writers, relaxed RMW
+  // Writers, relaxed RMW on refusal only (retries taken are counted by the reader from the
+  // records flagged kFlagRetry: a second shared RMW per take would double its cost).
+  alignas(kCacheLine) std::atomic<std::uint64_t> retries_refused;
 };
 static_assert(sizeof(FleetHeader) == 2 * kCacheLine);
 
@@ -248,17 +249,19 @@ static_assert(sizeof(FleetHeader) == 2 * kCacheLine);
 // bucket (name id of its group, emission interval and burst tolerance in ticks) and may
 // stretch the interval after an exchange's rate-limit error; writers CAS `tat` forward to
 // acquire. A bucket with name_id 0 is unused.
+// The writers' line (tat, refused) and the reader's line are apart, so that the settings
+// every acquire reads stay in each core's cache while the writers pass `tat` around.
 struct RateBucket {
   alignas(kCacheLine) std::atomic<std::uint64_t> tat;       // writers: CAS; next free slot (ticks)
   std::atomic<std::uint64_t> refused;                        // writers: relaxed RMW on refusal only
-  std::atomic<std::uint64_t> interval_ticks;                 // reader: ticks per request (0 = unlimited)
+  alignas(kCacheLine) std::atomic<std::uint64_t> interval_ticks;  // reader: ticks per request (0 = unlimited)
   std::atomic<std::uint64_t> tolerance_ticks;                // reader: (burst - 1) * interval
   std::atomic<std::uint32_t> name_id;                        // reader: group name id; release-published last
   std::atomic<std::uint32_t> shrunk;                         // reader: 1 while stretched after a rate-limit error
   std::atomic<std::uint64_t> base_interval_ticks;            // reader: the configured interval
   std::atomic<std::uint64_t> shrunk_until_ticks;             // reader: when the stretch ends
 };
-static_assert(sizeof(RateBucket) == kCacheLine);
+static_assert(sizeof(RateBucket) == 2 * kCacheLine);
 inline constexpr std::uint32_t kRateBuckets = 64;
 
 // One half-open probe permit (probe_permits.hpp). owner: 0 = free; make_owner(pid, tid) of
