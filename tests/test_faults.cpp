@@ -96,8 +96,14 @@ std::optional<ReaderTotals> stop_reader(ChildProcess& reader) {
     reader.pump();
     std::this_thread::sleep_for(1ms);
   });
-  EXPECT_TRUE(exited) << "telering-reader did not exit within 10 s of SIGTERM";
-  if (!exited) return std::nullopt;
+  if (!exited) {
+    // What it printed last says where it was (a hang under a sanitizer has been seen once).
+    const std::vector<std::string> log = reader.lines_with("");
+    std::string tail;
+    for (std::size_t i = log.size() > 20 ? log.size() - 20 : 0; i < log.size(); ++i) tail += "\n  " + log[i];
+    ADD_FAILURE() << "telering-reader did not exit within 10 s of SIGTERM; its last lines:" << tail;
+    return std::nullopt;
+  }
   EXPECT_TRUE(reader.exited_ok()) << "telering-reader exit status " << reader.raw_status();
   ReaderTotals t;
   t.log = reader.lines_with("");
