@@ -211,6 +211,24 @@ TEST(ScopedBreakers, BotScopeHalfOpenProbesAreThatBotsOwn) {
   EXPECT_NE(find_rule(decisions, "probe_failed"), nullptr);
 }
 
+TEST(ScopedBreakers, AStalledBotHasOnlyItsOwnBreakerOpened) {
+  ReaderConfig c = config_for(small_breaker(BreakerConfig::Scope::Bot));
+  c.stall.max_silence = std::chrono::milliseconds(300);
+  c.stall.action = StallConfig::Action::OpenBreakers;
+  Host h(c);  // real time: silence is measured from the records' own timestamps
+  h.succeed("a", 1);
+  h.succeed("b", 1);
+  h.pump(monotonic_ns());
+  for (int i = 0; i < 5; ++i) {  // b keeps recording, a falls silent
+    ::usleep(100'000);
+    h.succeed("b", 1);
+    h.pump(monotonic_ns());
+  }
+  EXPECT_TRUE(h.bot("a").breaker_open(kApi));
+  EXPECT_FALSE(h.bot("b").breaker_open(kApi));
+  EXPECT_EQ(h.host_state(), BreakerState::Closed);
+}
+
 TEST(ScopedBreakers, ScopeChangesOnReload) {
   Host h(config_for(small_breaker(BreakerConfig::Scope::Component)));
   h.succeed("b", 4);

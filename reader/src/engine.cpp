@@ -652,7 +652,15 @@ void Engine::check_stalls(std::uint64_t now_ns) {
         for (NameId component : b.components) {
           Breaker* br = breaker(component, now_ns);
           if (!br) continue;
-          if (auto t = br->breaker.open(now_ns)) publish_transition(component, *br, *t, "stall:" + b.name);
+          // With per-bot breakers (scope bot/host) only the stalled bot's own opens.
+          NameId target = component;
+          if (br->breaker.config().scope != BreakerConfig::Scope::Component) {
+            if (Breaker* own = bot_breaker(*br, id)) {
+              target = bot_breaker_ids_.at(std::uint32_t{component} << 16 | id);
+              br = own;
+            }
+          }
+          if (auto t = br->breaker.open(now_ns)) publish_transition(target, *br, *t, "stall:" + b.name);
         }
         break;
       case StallConfig::Action::Shutdown:
