@@ -194,7 +194,10 @@ TEST(ProbePermits, TakesRacingReissuesLeaveNoSlotStuck) {
         }
       }
     });
-  for (int round = 0; round < 20'000; ++round) {
+  // At least 20 000 reissues, and on until the writers have taken permits in between (they
+  // may start late on a loaded machine); bounded by 10 s.
+  const std::uint64_t deadline = monotonic_ns() + 10'000'000'000ULL;
+  for (int round = 0; round < 20'000 || (taken.load() < 1000 && monotonic_ns() < deadline); ++round) {
     p.pool.withdraw(packed.load());
     packed.store(p.pool.issue(kBreaker, 2, kLease), std::memory_order_release);
   }
