@@ -59,6 +59,22 @@ TEST(Replay, ReproducesTheDecisionsOfTheIncident) {
   EXPECT_EQ(r.stats.records_by_kind[static_cast<int>(RecordKind::CallOutcome)], 16U);
 }
 
+TEST(Replay, ProbesRecordedWithAPermitCountAsTheProbesTheyWere) {
+  Recording rec;
+  for (int i = 0; i < 12; ++i) rec.w.call_outcome("market_scanner", false, 0.1);
+  ::usleep(20'000);  // past the 10 ms wait below
+  const NameId scanner = rec.w.component("market_scanner");
+  for (int i = 0; i < 2; ++i) rec.w.call_outcome(scanner, true, 0.1);  // no permit: not probes
+  for (int i = 0; i < 3; ++i) rec.w.record(RecordKind::CallOutcome, scanner, 0.1, Severity::None, kNoName, kFlagProbe);
+  const std::string log = rec.record_to_log();
+  ReaderConfig c;
+  c.default_breaker.wait_duration_in_open = 0.01;
+  const ReplayResult r = replay({log}, c);
+  const auto seen = rules(r);
+  EXPECT_NE(std::find(seen.begin(), seen.end(), "market_scanner probe_succeeded"), seen.end());
+  EXPECT_EQ(r.stats.probe_outcomes_refused, 2U);
+}
+
 TEST(Replay, OtherThresholdsMakeOtherDecisions) {
   Recording rec;
   rec.record_incident();

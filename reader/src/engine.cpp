@@ -300,8 +300,9 @@ void Engine::feed_outcome(NameId id, Breaker& b, const Record& r, const RecordSo
     if (auto t = b.breaker.tick(now_ns)) publish_transition(id, b, *t, to_string(t->rule));
   // Exactly N probes: at a HALF_OPEN breaker with permits, only a probe outcome (recorded
   // with a permit) from the thread holding that unused permit counts, and uses it up.
+  const bool probe = (r.flags & kFlagProbe) != 0;
   if (b.breaker.state() == BreakerState::HalfOpen && b.probe_slots != 0 &&
-      ((r.flags & kFlagProbe) == 0 || !probes_.accept(b.probe_slots, source.owner_pid, r.thread_id))) {
+      !(probe && (replaying_ || probes_.accept(b.probe_slots, source.owner_pid, r.thread_id)))) {
     ++stats_.probe_outcomes_refused;
     return;
   }

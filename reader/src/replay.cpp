@@ -67,6 +67,7 @@ ReplayResult replay(const std::vector<std::string>& files, const ReaderConfig& c
           if (!engine) {
             first_ns = now_ns = next_tick_ns = t;
             engine = std::make_unique<Engine>(config, *seg.segment, t, header.wall_offset_ns);
+            engine->set_replaying(true);
           }
           if (t > now_ns) now_ns = t;  // time never runs backwards across threads' records
           while (next_tick_ns <= now_ns) {

@@ -157,6 +157,10 @@ class Engine {
   // until released; releasing closes it only if it is still forced open.
   bool apply_external(const ExternalAction& action, std::uint64_t now_ns);
 
+  // telering-replay: no bot holds this engine's probe permits, so an outcome that was
+  // recorded with one (kFlagProbe) counts as the probe it was live.
+  void set_replaying(bool replaying) noexcept { replaying_ = replaying; }
+
   [[nodiscard]] std::vector<Alert> take_alerts();
   [[nodiscard]] std::vector<DecisionEvent> take_decisions();
 
@@ -261,6 +265,7 @@ class Engine {
   std::vector<NameId> quorum_checks_;   // host-scope components whose bots' breakers opened since the last tick
   ProbePermitPool probes_;              // half-open permits in the segment
   std::uint64_t next_probe_check_ns_ = 0;
+  bool replaying_ = false;
   std::map<std::string, double, std::less<>> counters_;
   std::map<std::string, double, std::less<>> gauges_;
   std::vector<double*> counters_by_id_;
