@@ -171,6 +171,24 @@ TEST(ScopedBreakers, QuorumFractionCountsTheBotsActiveOnTheComponent) {
   EXPECT_EQ(h.host_state(), BreakerState::Open);  // 2 of 4 active >= 50 %
 }
 
+TEST(ScopedBreakers, BotsSilentLongerThanTheQuorumWindowDoNotCount) {
+  for (const double window : {60.0, 10.0}) {
+    SCOPED_TRACE("quorum_window " + std::to_string(window));
+    BreakerConfig b = small_breaker(BreakerConfig::Scope::Host);
+    b.quorum = 1;
+    b.quorum_fraction = 0.5;
+    b.quorum_window = window;
+    Host h(config_for(b));
+    h.succeed("c", 1);
+    h.succeed("d", 1);
+    h.pump(h.at(kSecond));
+    h.fail("a", 4);
+    h.pump(h.at(30 * kSecond));
+    // 60 s: c and d are active, 1 failing of 3 < 50 %; 10 s: only a is, 1 of 1.
+    EXPECT_EQ(h.host_state(), window == 60.0 ? BreakerState::Closed : BreakerState::Open);
+  }
+}
+
 TEST(ScopedBreakers, HostHalfOpenTakesExactlyNProbesFromAnyBotsThenClosesForAll) {
   Host h(config_for(small_breaker(BreakerConfig::Scope::Host)));
   h.fail("a", 4);

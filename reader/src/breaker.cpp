@@ -75,6 +75,7 @@ void BreakerConfig::validate() const {
     bad_config("max_wait_in_half_open", max_wait_in_half_open, ">= 0 seconds (0 = no limit)");
   if (quorum == 0) bad_config("quorum", 0, ">= 1");
   if (!(quorum_fraction >= 0.0 && quorum_fraction <= 1.0)) bad_config("quorum_fraction", quorum_fraction, "[0, 1]");
+  if (!(quorum_window > 0.0 && quorum_window <= 86400.0)) bad_config("quorum_window", quorum_window, "(0, 86400] seconds");
   if (!(probe_lease > 0.0 && probe_lease <= 86400.0)) bad_config("probe_lease", probe_lease, "(0, 86400] seconds");
 }
 

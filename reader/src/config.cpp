@@ -220,6 +220,7 @@ BreakerConfig read_breaker(Section& s, BreakerConfig b) {
   }
   s.integer("quorum", b.quorum, 1, 1'000'000);
   s.number("quorum_fraction", b.quorum_fraction, 0, 1);
+  s.seconds("quorum_window", b.quorum_window, 0.001);
   s.seconds("probe_lease", b.probe_lease, 0.001);
   try {
     b.validate();

@@ -21,8 +21,6 @@ constexpr std::uint64_t kMaxRecordAgeNs = 600'000'000'000ULL;
 // How often the bots that got records are re-graded between reports: a health change goes
 // out within this, at the cost of one health check per active bot (~1 µs each) per period.
 constexpr std::uint64_t kRegradeIntervalNs = 10'000'000;
-// Host scope: a bot counts towards quorum_fraction while it reported on the component this recently.
-constexpr std::uint64_t kQuorumActiveNs = 60'000'000'000ULL;
 // How often HALF_OPEN breakers' permits are checked for dead holders and ended leases.
 constexpr std::uint64_t kProbeCheckIntervalNs = 100'000'000;
 
@@ -318,16 +316,17 @@ std::uint32_t Engine::issue_probes(NameId id, const Breaker& b) {
 
 // Host scope: the host-wide breaker trips when enough bots' own breakers are failing (OPEN
 // or HALF_OPEN): at least `quorum` of them, and at least quorum_fraction of the bots active
-// on the component (an outcome within kQuorumActiveNs, or failing).
+// on the component (an outcome within quorum_window, or failing).
 void Engine::check_quorum(NameId id, Breaker& host, std::uint64_t now_ns) {
   if (host.breaker.state() != BreakerState::Closed) return;
   std::uint32_t failing = 0;
   std::uint32_t active = 0;
+  const auto window_ns = static_cast<std::uint64_t>(host.breaker.config().quorum_window * 1e9);
   for (NameId own : host.bot_breakers) {
     const Breaker& o = *breakers_by_id_[own];
     const BreakerState st = o.breaker.state();
     const bool is_failing = st == BreakerState::Open || st == BreakerState::HalfOpen;
-    const bool recent = o.last_outcome_ns != 0 && now_ns >= o.last_outcome_ns && now_ns - o.last_outcome_ns <= kQuorumActiveNs;
+    const bool recent = o.last_outcome_ns != 0 && now_ns >= o.last_outcome_ns && now_ns - o.last_outcome_ns <= window_ns;
     active += (is_failing || recent) ? 1 : 0;
     failing += is_failing ? 1 : 0;
   }

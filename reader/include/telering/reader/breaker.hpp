@@ -85,11 +85,12 @@ struct BreakerConfig {
   //   Bot        one breaker per (bot, component): a bot's failures stop only that bot;
   //   Host       per-bot breakers as above, plus a host-wide one that opens for every bot
   //              when `quorum` bots (at least, and at least quorum_fraction of the bots that
-  //              reported on the component within the window) have their own breaker open.
+  //              reported on the component within quorum_window) have their own breaker open.
   enum class Scope : std::uint8_t { Component, Bot, Host };
   Scope scope = Scope::Component;
   std::uint32_t quorum = 2;                      // Host: bots; >= 1
   double quorum_fraction = 0.0;                  // Host: [0, 1]; 0 = only `quorum` counts
+  double quorum_window = 60.0;                   // Host: seconds; a bot is active this long after an outcome
   // Half-open probes are handed out as exactly permitted_calls_in_half_open permits in the
   // segment (CAS by a bot, leased for probe_lease, reclaimed from dead or late holders).
   double probe_lease = 10.0;                     // seconds; > 0
