@@ -2,7 +2,7 @@
 # Prometheus against telering, for real.
 #
 #   prometheus_integration.sh --rules-only RULES_DIR
-#       promtool check + promtool test rules on RULES_DIR/telering-rules{,.test}.yml
+#       promtool check + promtool test rules on RULES_DIR/telering{,-fleet}-rules{,.test}.yml
 #   prometheus_integration.sh READER WRITER RULES_DIR
 #       starts telering-reader (--http on a free loopback port) on a fresh segment, feeds it
 #       with WRITER (tests/helpers/obs_writer_main.cpp: a known number of errors, failed
@@ -39,8 +39,8 @@ if [ "${1:-}" = "--rules-only" ]; then
   rules_dir=${2:?usage: $0 --rules-only RULES_DIR}
   ensure_prometheus
   cd "$rules_dir"
-  promtool check rules telering-rules.yml
-  promtool test rules telering-rules.test.yml
+  promtool check rules telering-rules.yml telering-fleet-rules.yml
+  promtool test rules telering-rules.test.yml telering-fleet-rules.test.yml
   exit 0
 fi
 
