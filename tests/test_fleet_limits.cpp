@@ -127,6 +127,26 @@ TEST(RetryBudget, TokensRunOutAndRefusalsAreCounted) {
   EXPECT_EQ(f.retries_refused.load(), 1U);
 }
 
+TEST(RetryBudget, ContendingThreadsTakeExactlyTheTokensThereAre) {
+  Host h;
+  FleetHeader& f = h.segment().fleet();
+  f.retry_tokens.store(5000);
+  f.retry_budget_enabled.store(1);
+  std::atomic<int> granted{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      RetryBudget b = h.w.retry_budget();
+      for (int i = 0; i < 5000; ++i) (b.try_take() == Acquire::Granted ? granted : refused).fetch_add(1);
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(granted.load(), 5000);
+  EXPECT_EQ(refused.load(), 15000);
+  EXPECT_EQ(f.retry_tokens.load(), 0);  // every refusal gave back what it took
+  EXPECT_EQ(f.retries_refused.load(), 15000U);
+}
+
 TEST(RetryBudget, RetryWithBackoffStopsWhenTheBudgetIsSpentAndSaysSo) {
   Host h;
   FleetHeader& f = h.segment().fleet();

@@ -82,12 +82,12 @@ class RetryBudget {
   // Takes one retry token. Unconfigured while the reader publishes no budget.
   [[nodiscard]] Acquire try_take() noexcept {
     if (!fleet_ || fleet_->retry_budget_enabled.load(std::memory_order_relaxed) == 0) return Acquire::Unconfigured;
-    // As in RateLimiter: the first CAS (guessing one token left) fetches the count with the
-    // line held exclusively instead of a load followed by a CAS.
-    std::int64_t tokens = 1;
-    while (tokens > 0) {
-      if (fleet_->retry_tokens.compare_exchange_weak(tokens, tokens - 1, std::memory_order_relaxed)) return Acquire::Granted;
-    }
+    // One RMW that cannot fail (a CAS loop retries while the other cores steal the line):
+    // take a token, and give it back if there was none. A give-back that lands just after the
+    // reader's refill store adds one token to the new period: the budget is exact to within
+    // the takes refused at that instant.
+    if (fleet_->retry_tokens.fetch_sub(1, std::memory_order_relaxed) > 0) return Acquire::Granted;
+    fleet_->retry_tokens.fetch_add(1, std::memory_order_relaxed);
     fleet_->retries_refused.fetch_add(1, std::memory_order_relaxed);
     return Acquire::Refused;
   }

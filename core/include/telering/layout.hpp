@@ -235,13 +235,15 @@ static_assert(sizeof(ReportPageHeader) == kCacheLine);
 // at most a fraction of requests, with a floor); a writer takes one token with a CAS before
 // each retry and stops retrying when none is left. Counters are bumped by writers only on
 // the retry path, never on the recording path.
+// The writers' line (tokens, refusals) is apart from the reader's settings, which every take
+// reads: they stay in each core's cache while the writers pass the tokens around.
 struct FleetHeader {
   alignas(kCacheLine) std::atomic<std::int64_t> retry_tokens;    // writers CAS down; reader stores
-  std::atomic<std::uint64_t> retry_budget_enabled;               // 0: no budget published (retries allowed)
-  std::atomic<std::uint64_t> retry_refill_seq;                   // bumped by the reader at each refill
   // Writers, relaxed RMW on refusal only (retries taken are counted by the reader from the
   // records flagged kFlagRetry: a second shared RMW per take would double its cost).
-  alignas(kCacheLine) std::atomic<std::uint64_t> retries_refused;
+  std::atomic<std::uint64_t> retries_refused;
+  alignas(kCacheLine) std::atomic<std::uint64_t> retry_budget_enabled;  // reader; 0: no budget published (retries allowed)
+  std::atomic<std::uint64_t> retry_refill_seq;                   // bumped by the reader at each refill
 };
 static_assert(sizeof(FleetHeader) == 2 * kCacheLine);
 
