@@ -6,17 +6,10 @@
 #include <stdexcept>
 #include <utility>
 
+#include "telering/reader/fnv1a.hpp"
+
 namespace telering::reader {
 namespace {
-
-[[nodiscard]] std::uint64_t fnv1a64(std::string_view s) noexcept {
-  std::uint64_t h = 0xCBF29CE484222325ULL;
-  for (const char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001B3ULL;
-  }
-  return h;
-}
 
 [[nodiscard]] Severity max_severity(Severity a, Severity b) noexcept {
   return static_cast<std::uint8_t>(a) >= static_cast<std::uint8_t>(b) ? a : b;

@@ -19,6 +19,7 @@
 
 #include "telering/clock.hpp"
 #include "telering/reader/engine.hpp"
+#include "telering/reader/fnv1a.hpp"
 
 namespace telering::reader {
 
@@ -29,15 +30,6 @@ using nlohmann::json;
 // Bounds on what one snapshot copies on the loop thread (see ReaderLoop::save_snapshot).
 constexpr std::size_t kMaxSavedWindowSamples = 1000;
 constexpr std::size_t kMaxSavedHistory = 1000;
-
-[[nodiscard]] std::uint64_t fnv1a64(std::string_view s) noexcept {
-  std::uint64_t h = 0xCBF29CE484222325ULL;
-  for (const char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001B3ULL;
-  }
-  return h;
-}
 
 [[nodiscard]] std::string hex64(std::uint64_t v) {
   char buf[17];
