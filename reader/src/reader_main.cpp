@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "telering/clock.hpp"
+#include "telering/reader/command_line.hpp"
 #include "telering/reader/alert_sender.hpp"
 #include "telering/reader/alertmanager_webhook.hpp"
 #include "telering/reader/config.hpp"
@@ -62,15 +63,7 @@ int main(int argc, char** argv) {
   app.add_option("--group", group, "group of a segment this reader creates (with --mode 0660: a shared bot account)");
   app.add_flag("--trust-segment-owner", trust_owner, "attach to a segment owned by another user (refused by default)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return fail(std::string(e.what()) + " (see --help)", 2);
-  }
+  if (const auto done = telering::reader::parse_command_line(app, argc, argv, "telering-reader")) return *done;
 
   // Logs go to stderr so that stdout carries only reports (text or --json).
   spdlog::set_default_logger(spdlog::stderr_color_mt("telering-reader"));

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <spdlog/spdlog.h>
 
+#include "telering/reader/command_line.hpp"
 #include "telering/reader/health_report_format.hpp"
 #include "telering/reader/replay.hpp"
 
@@ -17,16 +18,7 @@ int main(int argc, char** argv) {
   app.add_option("files", files, "record logs, oldest first (PATH.2 PATH.1 PATH)")->required()->check(CLI::ExistingFile);
   app.add_option("--config", config_path, "TOML config to replay with (the thresholds you want to try)");
   app.add_flag("--json", json, "print the result as JSON");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "telering-replay: %s (see --help)\n", e.what());
-    return 2;
-  }
+  if (const auto done = telering::reader::parse_command_line(app, argc, argv, "telering-replay")) return *done;
   spdlog::set_level(spdlog::level::off);  // the decisions are the output, not the log
   try {
     telering::reader::ReaderConfig config;

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "telering/process_info.hpp"
+#include "telering/reader/command_line.hpp"
 #include "telering/reader/config.hpp"
 #include "telering/reader/segment_stats.hpp"
 #include "telering/reader/stop_signals.hpp"
@@ -157,15 +158,7 @@ int main(int argc, char** argv) {
   auto* remove_flag = app.add_flag("--remove", remove,
                                    "remove the segment's name (shm_unlink); refuses while a live reader or writer is attached");
   app.add_flag("--force", force, "with --remove: remove even if processes are attached")->needs(remove_flag);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    return fail(std::string(e.what()) + " (see --help)", 2);
-  }
+  if (const auto done = telering::reader::parse_command_line(app, argc, argv, "telering-stat")) return *done;
 
   std::chrono::milliseconds interval{};
   try {
