@@ -21,24 +21,11 @@
 # gives up after 30 s.
 set -euo pipefail
 
-SKIP=77
 ALERTMANAGER=/usr/bin/prometheus-alertmanager
-die() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*" >&2; exit "$SKIP"; }
+# shellcheck source=support/integration.sh
+. "$(dirname "$0")/support/integration.sh"
 
-ensure_alertmanager() {
-  [ -x "$ALERTMANAGER" ] && return
-  [ "$(id -u)" -eq 0 ] || skip "Debian package 'prometheus-alertmanager' is not installed and we are not root to install it (apt-get install prometheus-alertmanager)"
-  command -v apt-get >/dev/null || skip "no apt-get to install Debian package 'prometheus-alertmanager'"
-  echo "installing Debian package prometheus-alertmanager..."
-  export DEBIAN_FRONTEND=noninteractive
-  # The package's service cannot start without systemd; that is fine, we start our own.
-  if ! { apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null 2>&1 ||
-         { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends prometheus-alertmanager >/dev/null 2>&1; }; }; then
-    skip "could not install Debian package 'prometheus-alertmanager' with apt-get (offline?)"
-  fi
-  [ -x "$ALERTMANAGER" ] || skip "package 'prometheus-alertmanager' installed but $ALERTMANAGER is missing"
-}
+ensure_alertmanager() { ensure_debian_package prometheus-alertmanager test -x "$ALERTMANAGER"; }
 
 reader=${1:?usage: $0 READER STAT DEPLOY_DIR}
 stat=${2:?usage: $0 READER STAT DEPLOY_DIR}

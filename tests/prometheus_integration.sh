@@ -17,23 +17,11 @@
 # part gives up after 50 s.
 set -euo pipefail
 
-SKIP=77
-die() { echo "FAIL: $*" >&2; exit 1; }
-skip() { echo "SKIP: $*" >&2; exit "$SKIP"; }
+# shellcheck source=support/integration.sh
+. "$(dirname "$0")/support/integration.sh"
 
-ensure_prometheus() {
-  if command -v promtool >/dev/null && command -v prometheus >/dev/null; then return; fi
-  [ "$(id -u)" -eq 0 ] || skip "Debian package 'prometheus' is not installed and we are not root to install it (apt-get install prometheus)"
-  command -v apt-get >/dev/null || skip "no apt-get to install Debian package 'prometheus'"
-  echo "installing Debian package prometheus (for promtool and the server)..."
-  export DEBIAN_FRONTEND=noninteractive
-  # The package's service cannot start without systemd; that is fine, we start our own.
-  if ! { apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 ||
-         { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1; }; }; then
-    skip "could not install Debian package 'prometheus' with apt-get (offline?)"
-  fi
-  command -v promtool >/dev/null && command -v prometheus >/dev/null || skip "package 'prometheus' installed but promtool/prometheus not on PATH"
-}
+have_prometheus() { command -v promtool >/dev/null && command -v prometheus >/dev/null; }
+ensure_prometheus() { ensure_debian_package prometheus have_prometheus; }
 
 if [ "${1:-}" = "--rules-only" ]; then
   rules_dir=${2:?usage: $0 --rules-only RULES_DIR}
