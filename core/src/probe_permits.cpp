@@ -3,6 +3,14 @@
 #include "telering/process_info.hpp"
 
 namespace telering {
+namespace {
+
+// Taken by a writer (not free, not being reset by us) and not yet counted.
+bool held_unused(const ProbeSlot& s, std::uint64_t owner) noexcept {
+  return owner != 0 && owner != kProbeSlotBusy && s.used.load(std::memory_order_relaxed) == 0;
+}
+
+}  // namespace
 
 void ProbePermitPool::reset(std::uint32_t i, NameId breaker, std::uint64_t lease_ns) noexcept {
   ProbeSlot& s = slots_[i];
@@ -59,7 +67,7 @@ bool ProbePermitPool::accept(std::uint32_t packed, std::uint32_t pid, std::uint3
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
     ProbeSlot& s = slots_[i];
     const std::uint64_t owner = s.owner.load(std::memory_order_acquire);
-    if (owner == 0 || owner == kProbeSlotBusy || s.used.load(std::memory_order_relaxed) != 0) continue;
+    if (!held_unused(s, owner)) continue;
     if (owner_tid(owner) != tid || (pid != 0 && owner_pid(owner) != pid)) continue;
     s.used.store(1, std::memory_order_release);
     return true;
@@ -74,7 +82,7 @@ std::vector<ProbePermitPool::TakenBack> ProbePermitPool::take_back(std::uint32_t
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
     ProbeSlot& s = slots_[i];
     const std::uint64_t owner = s.owner.load(std::memory_order_acquire);
-    if (owner == 0 || owner == kProbeSlotBusy || s.used.load(std::memory_order_relaxed) != 0) continue;
+    if (!held_unused(s, owner)) continue;
     Lease& lease = leases_[i];
     if (lease.owner != owner) {  // taken since the last look: its lease starts now
       lease = Lease{owner, process_start_time(owner_pid(owner)), now_ns + lease_ns_[i]};

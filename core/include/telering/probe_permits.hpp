@@ -39,6 +39,12 @@ inline constexpr std::uint32_t kMaxProbePermits = 64;
   return r.count != 0 && r.count <= kMaxProbePermits && r.first + r.count <= kProbeSlots;
 }
 
+// A permit of `breaker` that `me` holds and has neither spent nor had counted by the reader.
+[[nodiscard]] inline bool holds_unspent(const ProbeSlot& s, NameId breaker, std::uint64_t me) noexcept {
+  return s.owner.load(std::memory_order_acquire) == me && s.breaker_id.load(std::memory_order_acquire) == breaker &&
+         s.spent.load(std::memory_order_relaxed) == 0 && s.used.load(std::memory_order_relaxed) == 0;
+}
+
 // Writer side: true when the calling thread (`me` = make_owner(pid, tid)) holds an unspent
 // permit of `breaker` in `packed`, or has just taken a free one. At most `count` CAS tries;
 // never blocks. A corrupt range grants nothing.
@@ -46,10 +52,7 @@ inline constexpr std::uint32_t kMaxProbePermits = 64;
   const ProbeRange r = unpack_probe_slots(packed);
   if (!valid_probe_range(r)) return false;
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
-    const ProbeSlot& s = slots[i];
-    if (s.owner.load(std::memory_order_acquire) == me && s.breaker_id.load(std::memory_order_acquire) == breaker &&
-        s.spent.load(std::memory_order_relaxed) == 0 && s.used.load(std::memory_order_relaxed) == 0)
-      return true;
+    if (holds_unspent(slots[i], breaker, me)) return true;
   }
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
     ProbeSlot& s = slots[i];
@@ -75,10 +78,8 @@ inline bool spend_probe_permit(ProbeSlot* slots, std::uint32_t packed, NameId br
   const ProbeRange r = unpack_probe_slots(packed);
   if (!valid_probe_range(r)) return false;
   for (std::uint32_t i = r.first; i < r.first + r.count; ++i) {
-    ProbeSlot& s = slots[i];
-    if (s.owner.load(std::memory_order_acquire) == me && s.breaker_id.load(std::memory_order_acquire) == breaker &&
-        s.spent.load(std::memory_order_relaxed) == 0 && s.used.load(std::memory_order_relaxed) == 0) {
-      s.spent.store(1, std::memory_order_relaxed);
+    if (holds_unspent(slots[i], breaker, me)) {
+      slots[i].spent.store(1, std::memory_order_relaxed);
       return true;
     }
   }
