@@ -147,18 +147,6 @@ struct NoopHandler {
   void on_malformed(RecordFault, const Record&, const RecordSource&) noexcept {}
 };
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// CPU time of the calling thread: a drain preempted by another process (this machine is
-// shared) loses wall time but not CPU time, so both rates are reported.
-double thread_cpu_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
 void set_rates(benchmark::State& state, std::uint64_t records, double cpu_s) {
   state.counters["records_per_s"] = benchmark::Counter(static_cast<double>(records), benchmark::Counter::kIsRate);
   state.counters["records_per_cpu_s"] = cpu_s > 0 ? static_cast<double>(records) / cpu_s : 0.0;

@@ -61,16 +61,6 @@ constexpr int kRepsEach = 5;         // section 3: repetitions of each mode, alt
 constexpr double kRepSeconds = 3.0;  // section 3: wall time per repetition
 constexpr auto kScrapeEvery = std::chrono::milliseconds(100);
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-double thread_cpu_now() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
-}
-
 double quantile(std::vector<double> v, double q) {
   if (v.empty()) return 0.0;
   std::sort(v.begin(), v.end());

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <string>
 #include <thread>
@@ -33,6 +34,18 @@
 #endif
 
 namespace telering::bench {
+
+inline double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// CPU time of the calling thread: a drain preempted by another process (this machine is
+// shared) loses wall time but not CPU time, so both rates are reported.
+inline double thread_cpu_now() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
 
 // Involuntary context switches of the calling thread so far: a case that was preempted
 // (another process on its CPU) shows it here, and its tail figures are the machine's.
