@@ -410,13 +410,13 @@ void expect_refused_naming_both(const std::string& name, std::size_t offset, std
 
 TEST(CrossProcessSegment, OtherLayoutVersionIsRefusedNamingBothValues) {
   UniqueShmName shm;
-  expect_refused_naming_both(shm.name(), offsetof(SegmentHeader, layout_version), kLayoutVersion + 1, kLayoutVersion,
+  expect_refused_naming_both(shm.name(), offsetof(SegmentHeader, identity.layout_version), kLayoutVersion + 1, kLayoutVersion,
                              "layout version");
 }
 
 TEST(CrossProcessSegment, OtherRecordSizeIsRefusedNamingBothValues) {
   UniqueShmName shm;
-  expect_refused_naming_both(shm.name(), offsetof(SegmentHeader, record_size), 128, static_cast<std::uint32_t>(kRecordSize),
+  expect_refused_naming_both(shm.name(), offsetof(SegmentHeader, identity.record_size), 128, static_cast<std::uint32_t>(kRecordSize),
                              "record size");
 }
 
@@ -472,9 +472,9 @@ TEST(CrossProcessSegment, HalfInitialisedSegmentFailsAttachWithinTheTimeoutSayin
   ::close(fd);
   {
     RawHeader raw(shm.path());
-    raw.write<std::uint64_t>(offsetof(SegmentHeader, magic), kSegmentMagic);
-    raw.write<std::uint32_t>(offsetof(SegmentHeader, layout_version), kLayoutVersion);
-    raw.write<std::uint32_t>(offsetof(SegmentHeader, record_size), static_cast<std::uint32_t>(kRecordSize));
+    raw.write<std::uint64_t>(offsetof(SegmentHeader, identity.magic), kSegmentMagic);
+    raw.write<std::uint32_t>(offsetof(SegmentHeader, identity.layout_version), kLayoutVersion);
+    raw.write<std::uint32_t>(offsetof(SegmentHeader, identity.record_size), static_cast<std::uint32_t>(kRecordSize));
   }
   for (const SegmentOptions& opt : {o, [&] {
          SegmentOptions a = attach_options(shm.name());

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <thread>
+#include <vector>
 
 #include "support/unique_segment.hpp"
 #include "telering/decision_board.hpp"
@@ -111,6 +113,65 @@ TEST(ReportPage, ReadersNeverSeeAMixOfTwoReports) {
   ReportPage::Snapshot last;
   ASSERT_TRUE(page.read(last));
   EXPECT_EQ(last.text, z);  // the 3001st publish (i = 3000) is z
+}
+
+// A reader SIGKILLed inside BoardWriter::update leaves the entry's version odd. The next
+// reader's updates must still end even (parity from the value, not from counting), or every
+// bot snapshot of that entry burns its retries and is flagged inconsistent forever.
+TEST(DecisionBoard, UpdateAfterAReaderKilledMidUpdateKeepsParity) {
+  Board b;
+  b.writer.set_breaker(5, BreakerState::Open, 100, 2);
+  b.segment.board_entries()[5].version.fetch_add(1);  // killed between its odd and even store
+  ASSERT_FALSE(b.reader.snapshot(5).consistent);
+  b.writer.set_breaker(5, BreakerState::Closed, 0, 3);
+  EXPECT_EQ(b.segment.board_entries()[5].version.load() % 2, 0U);
+  const BoardSnapshot s = b.reader.snapshot(5);
+  EXPECT_TRUE(s.consistent);
+  EXPECT_EQ(s.breaker_state, BreakerState::Closed);
+  b.writer.set_breaker(5, BreakerState::Open, 7, 2);  // and stays right afterwards
+  EXPECT_TRUE(b.reader.snapshot(5).consistent);
+}
+
+TEST(DecisionBoard, NormaliseMakesEveryOddEntryEvenAndNamesIt) {
+  Board b;
+  b.segment.board_entries()[9].version.store(41);
+  b.segment.board_entries()[12].version.store(3);
+  const std::vector<NameId> odd = b.writer.normalise_versions();
+  EXPECT_EQ(odd, (std::vector<NameId>{9, 12}));
+  EXPECT_TRUE(b.reader.snapshot(9).consistent);
+  EXPECT_TRUE(b.reader.snapshot(12).consistent);
+  EXPECT_TRUE(b.writer.normalise_versions().empty());
+}
+
+// Same for the report page: after a publisher died mid-copy, the next publish must be
+// readable (today it never read again: health stayed "not published").
+TEST(ReportPage, PublishAfterAPublisherKilledMidCopyIsReadable) {
+  Board b;
+  ReportPage page(&b.segment.report(), b.segment.report_payload(), b.segment.geometry().report_bytes);
+  ASSERT_TRUE(page.publish("first", HealthStatus::Healthy, 1));
+  b.segment.report().seq.fetch_add(1);  // killed after making seq odd
+  ASSERT_TRUE(page.publish("second", HealthStatus::Warning, 2));
+  EXPECT_EQ(b.segment.report().seq.load() % 2, 0U);
+  ReportPage::Snapshot snap;
+  ASSERT_TRUE(page.read(snap));
+  EXPECT_EQ(snap.text, "second");
+}
+
+// A reader taking over empties a page its predecessor left half-copied: no torn text is
+// ever read as a report, and the next publish reads normally.
+TEST(ReportPage, NormaliseEmptiesAHalfCopiedPage) {
+  Board b;
+  ReportPage page(&b.segment.report(), b.segment.report_payload(), b.segment.geometry().report_bytes);
+  ASSERT_TRUE(page.publish(std::string(64, 'a'), HealthStatus::Healthy, 1));
+  b.segment.report().seq.fetch_add(1);  // killed mid-copy...
+  std::memset(b.segment.report_payload(), 'z', 16);  // ...after overwriting part of the text
+  page.normalise();
+  ReportPage::Snapshot snap;
+  EXPECT_FALSE(page.read(snap));
+  EXPECT_EQ(b.segment.report().seq.load() % 2, 0U);
+  ASSERT_TRUE(page.publish("fresh", HealthStatus::Healthy, 2));
+  ASSERT_TRUE(page.read(snap));
+  EXPECT_EQ(snap.text, "fresh");
 }
 
 }  // namespace

@@ -64,6 +64,8 @@ class EngineRig {
       void on_record(const Record& r, const RecordSource& s) { engine.on_record(r, s, now_ns); }
       void on_malformed(RecordFault f, const Record& r, const RecordSource& s) { engine.on_malformed(f, r, s); }
     } handler{engine_, now_ns};
+    // This rig is the segment's live reader: bots honour HALF_OPEN permits only while one is.
+    segment().header().reader_heartbeat_ns.store(monotonic_ns(), std::memory_order_release);
     std::uint64_t total = 0;
     for (;;) {
       const DrainStats s = drainer_.poll(handler, 4096, now_ns);

@@ -25,6 +25,13 @@ struct Host {
   Writer w = test::attach_test_writer(seg, 256);
   Segment& segment() { return w.segment(); }
   std::uint64_t ticks(std::uint64_t ns) { return segment().calibration().duration_to_ticks(ns); }
+  // What the reader does at a refill: `tokens` for a budget valid until `valid_until_ns`.
+  void publish_budget(std::int64_t tokens, std::uint64_t valid_until_ns = ~0ULL) {
+    FleetHeader& f = segment().fleet();
+    f.retry_tokens.store(tokens);
+    f.retry_budget_valid_until_ns.store(valid_until_ns);
+    f.retry_budget_enabled.store(1);
+  }
   bool configure(std::string_view group, std::uint64_t requests, std::uint64_t period_ns, std::uint64_t burst) {
     return configure_rate_bucket(segment().rate_buckets(), w.name(NameKind::RateGroup, group), requests, period_ns, burst,
                                  segment().calibration());
@@ -68,6 +75,29 @@ TEST(RateLimiter, WeightedRequestsTakeSeveralSlots) {
   EXPECT_EQ(l.try_acquire_at(t0, 6), Acquire::Granted);
   EXPECT_EQ(l.try_acquire_at(t0, 4), Acquire::Granted);
   EXPECT_EQ(l.try_acquire_at(t0, 1), Acquire::Refused);
+}
+
+// A weight is checked whole: the n-th slot must fit the burst too, not just the first.
+TEST(RateLimiter, WeightThatOverrunsTheBurstIsRefusedWhole) {
+  Host h;
+  ASSERT_TRUE(h.configure("weights", 100, kSecond, 10));
+  RateLimiter l = h.w.rate_limiter("weights");
+  const std::uint64_t t0 = 5'000'000'000'000ULL;
+  EXPECT_EQ(l.try_acquire_at(t0, 6), Acquire::Granted);
+  EXPECT_EQ(l.try_acquire_at(t0, 5), Acquire::Refused);  // 11 > burst 10
+  EXPECT_EQ(l.try_acquire_at(t0, 4), Acquire::Granted);  // exactly the burst
+  EXPECT_EQ(l.try_acquire_at(t0 + h.ticks(kSecond / 100), 1), Acquire::Granted);  // one interval later: one
+}
+
+TEST(RateLimiter, WeightAboveTheBurstIsNeverGranted) {
+  Host h;
+  ASSERT_TRUE(h.configure("strict", 10, kSecond, 1));
+  RateLimiter l = h.w.rate_limiter("strict");
+  const std::uint64_t t0 = 5'000'000'000'000ULL;
+  EXPECT_EQ(l.try_acquire_at(t0, 100), Acquire::Refused);
+  EXPECT_EQ(l.try_acquire_at(t0 + h.ticks(100 * kSecond), 2), Acquire::Refused);  // not even after a quiet spell
+  EXPECT_EQ(l.try_acquire_at(t0, 1), Acquire::Granted);  // the refusals took nothing
+  EXPECT_EQ(l.try_acquire_at(t0, 0), Acquire::Granted);  // weight 0 asks for nothing
 }
 
 TEST(RateLimiter, ContendingThreadsNeverExceedTheBurstAtOneInstant) {
@@ -116,8 +146,7 @@ TEST(RetryBudget, UnpublishedBudgetDoesNotLimit) {
 TEST(RetryBudget, TokensRunOutAndRefusalsAreCounted) {
   Host h;
   FleetHeader& f = h.segment().fleet();
-  f.retry_tokens.store(3);
-  f.retry_budget_enabled.store(1);
+  h.publish_budget(3);
   RetryBudget b = h.w.retry_budget();
   EXPECT_EQ(b.try_take(), Acquire::Granted);
   EXPECT_EQ(b.try_take(), Acquire::Granted);
@@ -127,11 +156,23 @@ TEST(RetryBudget, TokensRunOutAndRefusalsAreCounted) {
   EXPECT_EQ(f.retries_refused.load(), 1U);
 }
 
+// A budget nobody refills any more (its reader is gone) stops refusing: retries are up to
+// the caller again instead of refused for ever.
+TEST(RetryBudget, BudgetPastItsValidityDoesNotRefuse) {
+  Host h;
+  h.publish_budget(1, monotonic_ns() + 3600 * kSecond);
+  RetryBudget b = h.w.retry_budget();
+  EXPECT_EQ(b.try_take(), Acquire::Granted);
+  EXPECT_EQ(b.try_take(), Acquire::Refused);  // valid: refused
+  h.publish_budget(0, monotonic_ns() - 1);
+  EXPECT_EQ(b.try_take(), Acquire::Unconfigured);  // stale: the caller decides
+  EXPECT_EQ(h.segment().fleet().retry_tokens.load(), 0);
+}
+
 TEST(RetryBudget, ContendingThreadsTakeExactlyTheTokensThereAre) {
   Host h;
   FleetHeader& f = h.segment().fleet();
-  f.retry_tokens.store(5000);
-  f.retry_budget_enabled.store(1);
+  h.publish_budget(5000);
   std::atomic<int> granted{0};
   std::atomic<int> refused{0};
   std::vector<std::thread> threads;
@@ -149,9 +190,7 @@ TEST(RetryBudget, ContendingThreadsTakeExactlyTheTokensThereAre) {
 
 TEST(RetryBudget, RetryWithBackoffStopsWhenTheBudgetIsSpentAndSaysSo) {
   Host h;
-  FleetHeader& f = h.segment().fleet();
-  f.retry_tokens.store(1);
-  f.retry_budget_enabled.store(1);
+  h.publish_budget(1);
   RetryOptions o;
   o.max_retries = 5;
   o.component = "exchange_api";

@@ -16,6 +16,7 @@ constexpr std::uint64_t kSecond = 1'000'000'000ULL;
 struct Host {
   test::UniqueSegment seg;
   Writer w = test::attach_test_writer(seg, 1024);
+  TickClock clock{w.segment().calibration()};
   void feed(FleetLimits& limits, std::uint64_t now) {
     Drainer d(w.segment());
     for_each_record(d, [&](const Record& r, const RecordSource&) { limits.on_record(r, now); });
@@ -35,7 +36,7 @@ RateLimitConfig kucoin_public() {
 
 TEST(FleetLimitsReader, ConfiguresBucketsBotsFindByName) {
   Host h;
-  FleetLimits limits(h.w.segment(), {kucoin_public()}, RetryBudgetConfig{});
+  FleetLimits limits(h.w.segment(), h.clock, {kucoin_public()}, RetryBudgetConfig{});
   EXPECT_EQ(limits.stats().buckets_configured, 1U);
   RateLimiter l = h.w.rate_limiter("kucoin_public");
   ASSERT_TRUE(l.configured());
@@ -48,7 +49,7 @@ TEST(FleetLimitsReader, ConfiguresBucketsBotsFindByName) {
 
 TEST(FleetLimitsReader, RateLimitErrorStretchesTheBucketUntilTheWindowPasses) {
   Host h;
-  FleetLimits limits(h.w.segment(), {kucoin_public()}, RetryBudgetConfig{});
+  FleetLimits limits(h.w.segment(), h.clock, {kucoin_public()}, RetryBudgetConfig{});
   RateBucket& b = *find_rate_bucket(h.w.segment().rate_buckets(), h.w.names().find(NameKind::RateGroup, "kucoin_public"));
   const std::uint64_t base = b.interval_ticks.load();
   ASSERT_GT(base, 0U);
@@ -67,10 +68,10 @@ TEST(FleetLimitsReader, RateLimitErrorStretchesTheBucketUntilTheWindowPasses) {
 
 TEST(FleetLimitsReader, RetryBudgetIsTenPercentOfRequestsWithAFloor) {
   Host h;
-  FleetLimits limits(h.w.segment(), {}, RetryBudgetConfig{});
+  FleetLimits limits(h.w.segment(), h.clock, {}, RetryBudgetConfig{});
   const NameId api = h.w.component("exchange_api");
   for (int i = 0; i < 300; ++i) h.w.call_outcome(api, true, 0.01, /*retry=*/i < 12);
-  const std::uint64_t now = 50 * kSecond;
+  const std::uint64_t now = monotonic_ns();  // writers check the budget's validity against their own clock
   h.feed(limits, now);
   limits.tick(now);
   EXPECT_EQ(limits.stats().requests_in_window, 300U);
@@ -90,11 +91,28 @@ TEST(FleetLimitsReader, RetryBudgetIsTenPercentOfRequestsWithAFloor) {
   EXPECT_EQ(h.w.retry_budget().try_take(), Acquire::Refused);
 }
 
+// A new reader (or a reload) frees the buckets of groups it does not configure: a previous
+// reader's bucket must not limit (or, stretched, starve) bots for ever with nobody tending it.
+TEST(FleetLimitsReader, BucketsOfGroupsNoLongerConfiguredAreFreed) {
+  Host h;
+  RateLimitConfig gone = kucoin_public();
+  gone.group = "old_exchange";
+  { FleetLimits previous(h.w.segment(), h.clock, {kucoin_public(), gone}, RetryBudgetConfig{}); }
+  RateLimiter held = h.w.rate_limiter("old_exchange");  // a bot found it before the restart
+  ASSERT_TRUE(held.configured());
+  FleetLimits limits(h.w.segment(), h.clock, {kucoin_public()}, RetryBudgetConfig{});
+  EXPECT_EQ(limits.stats().buckets_cleared, 1U);
+  EXPECT_FALSE(h.w.rate_limiter("old_exchange").configured());
+  EXPECT_TRUE(h.w.rate_limiter("kucoin_public").configured());
+  const std::uint64_t t0 = 1'000'000'000'000ULL;
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(held.try_acquire_at(t0), Acquire::Granted);  // unlimited, not frozen
+}
+
 TEST(FleetLimitsReader, DisabledBudgetNeverLimits) {
   Host h;
   RetryBudgetConfig off;
   off.enabled = false;
-  FleetLimits limits(h.w.segment(), {}, off);
+  FleetLimits limits(h.w.segment(), h.clock, {}, off);
   limits.tick(kSecond);
   EXPECT_EQ(h.w.retry_budget().try_take(), Acquire::Unconfigured);
 }

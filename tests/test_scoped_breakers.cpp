@@ -73,6 +73,8 @@ class Host {
     for (int i = 0; i < n; ++i) bot(name).call_outcome(kApi, true, 0.1);
   }
   void pump(std::uint64_t now_ns) {
+    // This host is the segment's live reader: bots honour HALF_OPEN permits only while one is.
+    segment().header().reader_heartbeat_ns.store(monotonic_ns(), std::memory_order_release);
     for_each_record(drainer_, [&](const Record& r, const RecordSource& s) { engine_->on_record(r, s, now_ns); });
     engine_->tick(now_ns);
   }

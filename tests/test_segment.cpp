@@ -25,15 +25,16 @@ TEST(Segment, CreatesThenAttaches) {
 TEST(Segment, HeaderDescribesTheLayout) {
   UniqueSegment name;
   Segment s = Segment::open(name.options(test::small_geometry(8, 32)));
-  const SegmentHeader& h = s.header();
+  const SegmentHeader& live = s.header();
+  const SegmentIdentity& h = live.identity;
   EXPECT_EQ(h.magic, kSegmentMagic);
   EXPECT_EQ(h.layout_version, kLayoutVersion);
   EXPECT_EQ(h.record_size, kRecordSize);
   EXPECT_EQ(h.geometry.lane_count, 8U);
   EXPECT_EQ(h.geometry.lane_capacity, 32U);
-  EXPECT_EQ(h.ready.load(), kReadyWord);
+  EXPECT_EQ(live.ready.load(), kReadyWord);
   EXPECT_GT(h.calibration.ns_per_tick, 0.0);
-  EXPECT_EQ(validate_header(h, s.size()), "");
+  EXPECT_EQ(validate_identity(h, s.size()), "");
   // Sections do not overlap and fit in the mapping.
   const SectionOffsets& o = h.offsets;
   EXPECT_LE(o.lanes + o.lane_stride * 8, o.mpsc);

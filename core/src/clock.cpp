@@ -24,6 +24,21 @@ bool ticks_are_tsc() noexcept {
 #endif
 }
 
+ClockSample sample_clocks() noexcept {
+  ClockSample best_sample;
+  std::uint64_t best = ~0ULL;
+  for (int i = 0; i < 16; ++i) {
+    const std::uint64_t a = monotonic_ns();
+    const std::uint64_t t = read_ticks();
+    const std::uint64_t b = monotonic_ns();
+    if (b - a < best) {
+      best = b - a;
+      best_sample = ClockSample{t, a + (b - a) / 2};
+    }
+  }
+  return best_sample;
+}
+
 TickCalibration calibrate_ticks(std::chrono::milliseconds window) {
   TickCalibration cal;
   if (!ticks_are_tsc()) {
@@ -32,25 +47,10 @@ TickCalibration calibrate_ticks(std::chrono::milliseconds window) {
     cal.ns_per_tick = 1.0;
     return cal;
   }
-  // Bracket each tick read between two clock reads and keep the tightest bracket, so a
-  // preemption between the reads does not skew the calibration.
-  auto sample = [](std::uint64_t& ticks, std::uint64_t& ns) {
-    std::uint64_t best = ~0ULL;
-    for (int i = 0; i < 16; ++i) {
-      const std::uint64_t a = monotonic_ns();
-      const std::uint64_t t = read_ticks();
-      const std::uint64_t b = monotonic_ns();
-      if (b - a < best) {
-        best = b - a;
-        ticks = t;
-        ns = a + (b - a) / 2;
-      }
-    }
-  };
-  std::uint64_t t0 = 0, n0 = 0, t1 = 0, n1 = 0;
-  sample(t0, n0);
+  const ClockSample first = sample_clocks();
   std::this_thread::sleep_for(window);
-  sample(t1, n1);
+  const ClockSample last = sample_clocks();
+  const std::uint64_t t0 = first.ticks, n0 = first.ns, t1 = last.ticks, n1 = last.ns;
   cal.tick_base = t1;
   cal.mono_base_ns = n1;
   cal.ns_per_tick = (t1 > t0) ? static_cast<double>(n1 - n0) / static_cast<double>(t1 - t0) : 1.0;

@@ -37,15 +37,16 @@ void initialise(std::byte* base, const SegmentGeometry& g, const SectionOffsets&
   // The mapping is freshly truncated, so all bytes are zero: zero is the initial value of
   // every counter, position and state. Atomics still need their lifetime started.
   auto* h = new (base) SegmentHeader{};
-  h->magic = kSegmentMagic;
-  h->layout_version = kLayoutVersion;
-  h->record_size = kRecordSize;
-  h->geometry = g;
-  h->creator_pid = current_pid();
-  h->offsets = o;
-  h->calibration = calibrate_ticks();
-  h->created_wall_ns = wall_ns();
-  h->created_mono_ns = monotonic_ns();
+  SegmentIdentity& id = h->identity;
+  id.magic = kSegmentMagic;
+  id.layout_version = kLayoutVersion;
+  id.record_size = kRecordSize;
+  id.geometry = g;
+  id.creator_pid = current_pid();
+  id.offsets = o;
+  id.calibration = calibrate_ticks();
+  id.created_wall_ns = wall_ns();
+  id.created_mono_ns = monotonic_ns();
   for (std::uint32_t i = 0; i < g.lane_count; ++i) new (base + o.lanes + o.lane_stride * i) LaneControl{};
   new (base + o.mpsc) MpscControl{};
   auto* seq = reinterpret_cast<std::atomic<std::uint64_t>*>(base + o.mpsc + sizeof(MpscControl));
@@ -80,7 +81,7 @@ std::string validate_geometry(const SegmentGeometry& g) {
   return {};
 }
 
-std::string validate_header(const SegmentHeader& h, std::size_t mapped_size) {
+std::string validate_identity(const SegmentIdentity& h, std::size_t mapped_size) {
   if (h.magic != kSegmentMagic) return "not a telering segment (bad magic)";
   if (h.layout_version != kLayoutVersion) return mismatch("layout version", h.layout_version, kLayoutVersion);
   if (h.record_size != kRecordSize) return mismatch("record size", h.record_size, static_cast<std::uint32_t>(kRecordSize));
@@ -140,6 +141,7 @@ Segment Segment::open(const SegmentOptions& options) {
       seg.size_ = o.total;
       seg.offsets_ = o;
       initialise(seg.base_, options.geometry, o);
+      std::memcpy(&seg.identity_, &seg.header().identity, sizeof seg.identity_);
       return seg;
     } catch (const bip::interprocess_exception& e) {
       bip::shared_memory_object::remove(options.name.c_str());
@@ -181,11 +183,13 @@ Segment Segment::open(const SegmentOptions& options) {
       if (h->ready.load(std::memory_order_acquire) == kReadyWord) {
         seg.base_ = static_cast<std::byte*>(seg.mapping_->region.get_address());
         seg.size_ = static_cast<std::size_t>(size);
-        if (std::string why = validate_header(*h, seg.size_); !why.empty())
+        // Validate a private copy and keep using it: what is checked is what is used.
+        std::memcpy(&seg.identity_, &h->identity, sizeof seg.identity_);
+        if (std::string why = validate_identity(seg.identity_, seg.size_); !why.empty())
           throw SegmentError("segment " + quoted(options.name) + " is not compatible: " + why +
                              " (remove it with telering-stat --remove or rm /dev/shm/" + options.name +
                              " once no process uses it)");
-        seg.offsets_ = h->offsets;
+        seg.offsets_ = seg.identity_.offsets;
         return seg;
       }
     }
@@ -196,6 +200,46 @@ Segment Segment::open(const SegmentOptions& options) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
 }
+
+std::string Segment::identity_changed() const {
+  SegmentIdentity live;
+  std::memcpy(&live, &header().identity, sizeof live);
+  if (std::memcmp(&live, &identity_, sizeof live) == 0) return {};
+  const auto differs = [](const char* what, auto now, auto then) {
+    return std::string(what) + ": segment=" + std::to_string(now) + " attached=" + std::to_string(then);
+  };
+  const SegmentGeometry& g = live.geometry;
+  const SegmentGeometry& a = identity_.geometry;
+  if (live.magic != identity_.magic) return differs("magic", live.magic, identity_.magic);
+  if (live.layout_version != identity_.layout_version) return differs("layout_version", live.layout_version, identity_.layout_version);
+  if (live.record_size != identity_.record_size) return differs("record_size", live.record_size, identity_.record_size);
+  if (g.lane_count != a.lane_count) return differs("lane_count", g.lane_count, a.lane_count);
+  if (g.lane_capacity != a.lane_capacity) return differs("lane_capacity", g.lane_capacity, a.lane_capacity);
+  if (g.mpsc_capacity != a.mpsc_capacity) return differs("mpsc_capacity", g.mpsc_capacity, a.mpsc_capacity);
+  if (g.name_capacity != a.name_capacity) return differs("name_capacity", g.name_capacity, a.name_capacity);
+  if (g.report_bytes != a.report_bytes) return differs("report_bytes", g.report_bytes, a.report_bytes);
+  if (std::memcmp(&live.offsets, &identity_.offsets, sizeof live.offsets) != 0) return "section offsets";
+  if (std::memcmp(&live.calibration, &identity_.calibration, sizeof live.calibration) != 0) return "tick calibration";
+  return "creator or creation time";
+}
+
+void Segment::restore_identity() const noexcept { std::memcpy(&header().identity, &identity_, sizeof identity_); }
+
+std::size_t Segment::object_size() const noexcept {
+  struct stat st {};
+  if (native_handle() < 0 || ::fstat(native_handle(), &st) != 0) return 0;
+  return static_cast<std::size_t>(st.st_size);
+}
+
+bool Segment::replaced() const noexcept {
+  struct stat mine {};
+  struct stat named {};
+  if (native_handle() < 0 || ::fstat(native_handle(), &mine) != 0) return false;
+  if (::stat(("/dev/shm/" + name_).c_str(), &named) != 0) return false;  // removed, not replaced
+  return named.st_ino != mine.st_ino || named.st_dev != mine.st_dev;
+}
+
+int Segment::native_handle() const noexcept { return mapping_ ? mapping_->shm.get_mapping_handle().handle : -1; }
 
 bool Segment::remove(const std::string& name) noexcept {
   try {

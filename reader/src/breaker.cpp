@@ -48,6 +48,7 @@ std::string_view to_string(BreakerRule r) noexcept {
     case BreakerRule::Disabled: return "disabled";
     case BreakerRule::Reset: return "reset";
     case BreakerRule::Quorum: return "quorum";
+    case BreakerRule::Takeover: return "takeover";
   }
   return "invalid";
 }
@@ -359,6 +360,15 @@ std::optional<BreakerTransition> CircuitBreaker::trip(std::uint64_t now_ns, Brea
   ++trips_since_closed_;
   enter_open(now_ns, wait_ns_for_trip(trips_since_closed_));
   return transition(BreakerState::Open, rule, now_ns, failure_rate, slow_rate);
+}
+
+BreakerTransition CircuitBreaker::adopt_open(std::uint64_t now_ns, std::uint64_t open_until_ns) noexcept {
+  last_now_ns_ = std::max(last_now_ns_, now_ns);
+  ++trips_;
+  ++trips_since_closed_;
+  enter_open(now_ns, 0);
+  open_until_ns_ = open_until_ns;
+  return transition(BreakerState::Open, BreakerRule::Takeover, now_ns, window_failure_rate(), window_slow_rate());
 }
 
 std::optional<BreakerTransition> CircuitBreaker::close(std::uint64_t now_ns) noexcept {

@@ -60,6 +60,7 @@ std::optional<RecoveryStrategy> parse_strategy_args(std::string_view args, std::
 Engine::Engine(ReaderConfig config, const Segment& segment, std::uint64_t now_ns, std::int64_t wall_offset_ns)
     : config_(std::move(config)),
       segment_(&segment),
+      clock_(segment.calibration()),
       names_(segment.names(), segment.geometry().name_capacity),
       board_(&segment.board(), segment.board_entries(), segment.geometry().name_capacity),
       report_page_(&segment.report(), segment.report_payload(), segment.geometry().report_bytes),
@@ -69,7 +70,11 @@ Engine::Engine(ReaderConfig config, const Segment& segment, std::uint64_t now_ns
       host_(config_.windows),
       errors_(now_ns, config_.error_log),
       recovery_(std::make_unique<RecoveryEngine>(config_.recovery)) {
-  fleet_ = std::make_unique<FleetLimits>(segment, config_.rate_limits, config_.retry_budget);
+  // A reader killed mid-publish left seqlocks odd: make them even before anything reads or
+  // writes them (torn entries are rewritten by reconcile_board, a torn report is emptied).
+  torn_entries_ = board_.normalise_versions();
+  report_page_.normalise();
+  fleet_ = std::make_unique<FleetLimits>(segment, clock_, config_.rate_limits, config_.retry_budget);
   // A previous reader's permits and the ranges it published mean nothing to this one.
   probes_ = ProbePermitPool(segment.probe_slots());
   probes_.reset_all();
@@ -166,7 +171,7 @@ double* Engine::metric_slot(std::vector<double*>& index, std::map<std::string, d
 }
 
 std::uint64_t Engine::event_time(const Record& r, std::uint64_t now_ns) const noexcept {
-  const std::uint64_t t = segment_->calibration().to_ns(r.timestamp);
+  const std::uint64_t t = clock_.calibration().to_ns(r.timestamp);
   if (t > now_ns || now_ns - t > kMaxRecordAgeNs) return now_ns;
   return t;
 }
@@ -428,7 +433,7 @@ void Engine::publish_transition(NameId id, Breaker& b, const BreakerTransition& 
     if (b.probe_slots == 0) ++stats_.probe_permits_unavailable;
   }
   const std::uint64_t open_until_ns = b.breaker.open_until_ns();
-  const std::uint64_t open_until_ticks = open_until_ns ? segment_->calibration().to_ticks(open_until_ns) : 0;
+  const std::uint64_t open_until_ticks = open_until_ns ? clock_.calibration().to_ticks(open_until_ns) : 0;
   const std::uint64_t seq = board_.set_breaker(id, t.to, open_until_ticks, static_cast<std::uint8_t>(t.rule), b.probe_slots);
   ++stats_.breaker_transitions;
   const bool timed = t.to == BreakerState::Open || t.to == BreakerState::HalfOpen;
@@ -464,7 +469,7 @@ void Engine::publish_recovery(NameId type_id, NameId component_id, const Recover
   switch (d.action) {
     case RecoveryAction::Retry:
     case RecoveryAction::Backoff: {
-      const std::uint64_t ticks = d.backoff_until_ns ? segment_->calibration().to_ticks(d.backoff_until_ns) : 0;
+      const std::uint64_t ticks = d.backoff_until_ns ? clock_.calibration().to_ticks(d.backoff_until_ns) : 0;
       seq = board_.update(type_id, [&](BoardEntry& e) {
         e.backoff_until_ns.store(d.backoff_until_ns, std::memory_order_release);
         e.retry_permits.store(d.action == RecoveryAction::Retry ? d.retries_left : 0, std::memory_order_release);
@@ -583,7 +588,7 @@ void Engine::publish_external_backoff(NameId id, const ExternalHold& hold, std::
   constexpr std::uint64_t kUntilReleasedNs = 10ULL * 365 * 24 * 3600 * 1'000'000'000ULL;
   std::uint64_t until_ns = now_ns;
   for (const auto& [holder, deadline] : hold.holders) until_ns = std::max(until_ns, deadline ? deadline : now_ns + kUntilReleasedNs);
-  const std::uint64_t seq = board_.set_backoff(id, segment_->calibration().to_ticks(until_ns), until_ns,
+  const std::uint64_t seq = board_.set_backoff(id, clock_.calibration().to_ticks(until_ns), until_ns,
                                                static_cast<std::uint8_t>(RecoveryAction::Backoff), kRuleExternal);
   board_.set_retry_permits(id, 0, static_cast<std::uint8_t>(RecoveryAction::Backoff), kRuleExternal);
   record_decision(seq, now_ns, name_of(id), "BACKOFF " + format_seconds(static_cast<double>(until_ns - now_ns) / 1e9),
@@ -776,7 +781,7 @@ void Engine::reload(ReaderConfig config) {
   for (const RecoveryStrategy& s : config.strategies) recovery->register_recovery_strategy(s);
   for (const RecoveryStrategy& s : command_strategies_) recovery->register_recovery_strategy(s);
   for (const auto& [id, b] : breakers_) config.breaker_for(b.component).validate();
-  auto fleet = std::make_unique<FleetLimits>(*segment_, config.rate_limits, config.retry_budget);
+  auto fleet = std::make_unique<FleetLimits>(*segment_, clock_, config.rate_limits, config.retry_budget);
   config_ = std::move(config);
   fleet_ = std::move(fleet);
   recovery->adopt_state(std::move(*recovery_));

@@ -9,17 +9,21 @@ namespace telering::reader {
 
 namespace {
 std::uint64_t to_ns(std::chrono::milliseconds d) { return static_cast<std::uint64_t>(std::chrono::nanoseconds(d).count()); }
+// A budget stays valid this long past two refill intervals: the writers' "no reader" threshold.
+constexpr std::uint64_t kBudgetGraceNs = 2'000'000'000;
 }  // namespace
 
-FleetLimits::FleetLimits(const Segment& segment, std::vector<RateLimitConfig> rate_limits, RetryBudgetConfig retry_budget)
+FleetLimits::FleetLimits(const Segment& segment, const TickClock& clock, std::vector<RateLimitConfig> rate_limits,
+                         RetryBudgetConfig retry_budget)
     : segment_(&segment),
+      clock_(&clock),
       budget_(retry_budget),
       requests_(std::max<std::uint32_t>(1, retry_budget.window_seconds)),
       retries_(std::max<std::uint32_t>(1, retry_budget.window_seconds)) {
   NameTable names(segment.names(), segment.geometry().name_capacity);
   for (RateLimitConfig& c : rate_limits) {
     const NameId group = names.intern(NameKind::RateGroup, c.group);
-    if (!configure_rate_bucket(segment.rate_buckets(), group, c.requests, to_ns(c.period), c.burst, segment.calibration())) {
+    if (!configure_rate_bucket(segment.rate_buckets(), group, c.requests, to_ns(c.period), c.burst, clock.calibration())) {
       ++stats_.buckets_refused;
       spdlog::error("rate limit '{}' not configured: every one of the {} shared buckets is taken", c.group, kRateBuckets);
       continue;
@@ -31,6 +35,17 @@ FleetLimits::FleetLimits(const Segment& segment, std::vector<RateLimitConfig> ra
     if (c.shrink_window.count() == 0) c.shrink_window = c.period;
     b.config = std::move(c);
     buckets_.push_back(std::move(b));
+  }
+  for (std::uint32_t i = 0; i < kRateBuckets; ++i) {
+    RateBucket& shared = segment.rate_buckets()[i];
+    const NameId group = static_cast<NameId>(shared.name_id.load(std::memory_order_relaxed));
+    if (group == kNoName || std::any_of(buckets_.begin(), buckets_.end(), [&](const Bucket& b) { return b.shared == &shared; }))
+      continue;
+    release_rate_bucket(shared);
+    ++stats_.buckets_cleared;
+    NameTable::Name name;
+    spdlog::info("rate limit '{}' is no longer configured: its shared bucket is freed (bots are not limited by it)",
+                 names.read(group, name) ? name.text : "#" + std::to_string(group));
   }
   FleetHeader& fleet = segment.fleet();
   if (!budget_.enabled) fleet.retry_budget_enabled.store(0, std::memory_order_relaxed);
@@ -48,7 +63,7 @@ void FleetLimits::on_record(const Record& r, std::uint64_t now_ns) noexcept {
     const auto base = b.shared->base_interval_ticks.load(std::memory_order_relaxed);
     const auto stretched = static_cast<std::uint64_t>(std::ceil(static_cast<double>(base) * b.config.shrink_factor));
     b.shared->interval_ticks.store(stretched, std::memory_order_relaxed);
-    b.shared->shrunk_until_ticks.store(segment_->calibration().to_ticks(now_ns + to_ns(b.config.shrink_window)),
+    b.shared->shrunk_until_ticks.store(clock_->calibration().to_ticks(now_ns + to_ns(b.config.shrink_window)),
                                        std::memory_order_relaxed);
     if (b.shared->shrunk.exchange(1, std::memory_order_relaxed) == 0) {
       ++stats_.stretches;
@@ -76,6 +91,9 @@ void FleetLimits::tick(std::uint64_t now_ns) noexcept {
   const auto tokens = std::max<std::int64_t>(0, static_cast<std::int64_t>(allowed) - static_cast<std::int64_t>(retries));
   FleetHeader& fleet = segment_->fleet();
   fleet.retry_tokens.store(tokens, std::memory_order_relaxed);
+  // Writers stop honouring this budget after this instant unless it is refilled again: a
+  // dead reader's last budget must not refuse retries for ever (RetryBudget::try_take).
+  fleet.retry_budget_valid_until_ns.store(now_ns + 2 * to_ns(budget_.refill_interval) + kBudgetGraceNs, std::memory_order_relaxed);
   fleet.retry_budget_enabled.store(1, std::memory_order_relaxed);
   fleet.retry_refill_seq.fetch_add(1, std::memory_order_relaxed);
   stats_.requests_in_window = requests;

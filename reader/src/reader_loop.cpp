@@ -43,7 +43,9 @@ struct EngineHandler {
 }  // namespace
 
 ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOptions options)
-    : segment_(&segment),
+    : lock_(segment),
+      guard_(segment.base(), segment.size()),
+      segment_(&segment),
       options_(std::move(options)),
       drainer_(segment, drain_options(config)),
       idle_(config.idle),
@@ -55,16 +57,10 @@ ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOption
     spdlog::info("recording drained records to {} (at most {} files of {} MiB) for telering-replay", config.record_to,
                  config.record_keep, config.record_max_bytes >> 20);
   }
+  // lock_ made us the segment's only reader: the slot below is for people (telering-stat).
   SegmentHeader& h = segment.header();
   const std::uint32_t me = current_pid();
-  const std::uint32_t other = h.reader_pid.load(std::memory_order_acquire);
-  if (other != 0 && other != me && process_alive(other, h.reader_start_time.load(std::memory_order_acquire))) {
-    const std::uint64_t beat = h.reader_heartbeat_ns.load(std::memory_order_acquire);
-    const std::uint64_t now = monotonic_ns();
-    if (beat != 0 && now - beat < 5'000'000'000ULL)
-      throw SegmentError("segment '" + segment.name() + "' already has a live telering-reader (pid " + std::to_string(other) +
-                         "); stop it first, or use another --segment");
-  }
+  if (std::string why = segment.identity_changed(); !why.empty()) repair_identity(why);
   h.reader_start_time.store(current_process_start_time(), std::memory_order_relaxed);
   h.reader_generation.fetch_add(1, std::memory_order_relaxed);
   // Publishes our identity (pairs with the acquire loads above in a later reader).
@@ -82,6 +78,9 @@ ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOption
     snapshots_ = std::make_unique<SnapshotWriter>(state_file, segment.name());
     next_snapshot_ns_ = now + ns(engine_->config().snapshot_interval);
   }
+  // Every board entry this reader did not restore is adopted with its deadline or closed:
+  // no decision of a previous reader stays in force without a reader to end it.
+  engine_->reconcile_board(now);
   next_summary_ns_ = now + ns(engine_->config().report_interval);
   heartbeat(now);
   if (options_.metrics) {
@@ -147,7 +146,32 @@ void ReaderLoop::heartbeat(std::uint64_t now_ns) noexcept {
   next_heartbeat_ns_ = now_ns + kHeartbeatPeriodNs;
 }
 
+void ReaderLoop::repair_identity(const std::string& why) {
+  if (identity_repairs_++ == 0)
+    spdlog::error("segment '{}': its header identity was rewritten after attach ({}); restored from the copy validated "
+                  "at attach (further rewrites are counted, not logged)",
+                  segment_->name(), why);
+  segment_->restore_identity();
+}
+
+void ReaderLoop::check_segment() {
+  // A truncated object would SIGBUS us on the next page we touch past its end (the guard
+  // turns a fault into zero pages; the size check usually sees it first).
+  const std::size_t object = segment_->object_size();
+  if (guard_.tripped() || (object != 0 && object < segment_->size()))
+    throw SegmentError("segment '" + segment_->name() + "' was truncated by another process (now " + std::to_string(object) +
+                       " bytes, mapped " + std::to_string(segment_->size()) +
+                       "): its bots cannot record either; remove /dev/shm/" + segment_->name() +
+                       ", then restart the bots and the reader");
+  if (segment_->replaced())
+    throw SegmentError("segment '" + segment_->name() +
+                       "' was removed and created anew by another process: this reader no longer serves the segment "
+                       "bots attach to; exiting so that a reader can serve the new one");
+  if (std::string why = segment_->identity_changed(); !why.empty()) repair_identity(why);
+}
+
 std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
+  if (guard_.tripped()) check_segment();
   if (last_turn_ns_ && now_ns > last_turn_ns_) max_turn_gap_ns_ = std::max(max_turn_gap_ns_, now_ns - last_turn_ns_);
   last_turn_ns_ = now_ns;
   if (options_.alertmanager) apply_external_actions(now_ns);
@@ -166,6 +190,7 @@ std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
     next_record_flush_ns_ = now_ns + ns(engine_->config().publish_interval);
   }
   if (now_ns >= next_reclaim_ns_) {
+    check_segment();
     const std::uint64_t reclaimed = drainer_.reclaim_dead_lanes();
     totals_.lanes_reclaimed += reclaimed;
     if (reclaimed) spdlog::info("reclaimed {} lane(s) of exited writers", reclaimed);

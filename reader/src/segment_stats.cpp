@@ -368,10 +368,11 @@ SegmentStats take_segment_stats(const Segment& seg, const StatClock& clock) {
   // Identity fields were validated by Segment::open (magic, version, geometry, offsets, size).
   s.name = seg.name();
   s.size_bytes = seg.size();
-  s.layout_version = h.layout_version;
-  s.geometry = h.geometry;
-  s.creator_pid = h.creator_pid;
-  s.created_wall_ns = h.created_wall_ns;
+  const SegmentIdentity& id = seg.identity();
+  s.layout_version = id.layout_version;
+  s.geometry = id.geometry;
+  s.creator_pid = id.creator_pid;
+  s.created_wall_ns = id.created_wall_ns;
 
   const BoardHeader& board = seg.board();
   read_reader(h, board, clock, s);

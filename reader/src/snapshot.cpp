@@ -497,7 +497,7 @@ void SnapshotAccess::load(CircuitBreaker& b, const json& j, const TimeShift& shi
     const json& t = *last;
     const auto from = t.at(0).get<unsigned>(), to = t.at(1).get<unsigned>(), rule = t.at(2).get<unsigned>();
     if (from <= static_cast<unsigned>(BreakerState::Disabled) && to <= static_cast<unsigned>(BreakerState::Disabled) &&
-        rule <= static_cast<unsigned>(BreakerRule::Quorum))
+        rule <= static_cast<unsigned>(BreakerRule::Takeover))
       b.last_ = BreakerTransition{static_cast<BreakerState>(from), static_cast<BreakerState>(to), static_cast<BreakerRule>(rule),
                                   shift(t.at(3).get<std::uint64_t>()), t.at(4).get<double>(), t.at(5).get<double>()};
   }
@@ -744,7 +744,7 @@ void Engine::republish(std::uint64_t now_ns, const std::vector<std::pair<NameId,
     if (b.probe_slots != 0) probes_.withdraw(b.probe_slots);
     b.probe_slots = 0;
     if (s == BreakerState::HalfOpen) b.probe_slots = issue_probes(id, b);
-    const std::uint64_t seq = board_.set_breaker(id, s, until ? segment_->calibration().to_ticks(until) : 0, rule, b.probe_slots);
+    const std::uint64_t seq = board_.set_breaker(id, s, until ? clock_.calibration().to_ticks(until) : 0, rule, b.probe_slots);
     if (s == BreakerState::Open || s == BreakerState::HalfOpen) timed_breakers_.push_back(id);
     if (s != BreakerState::Closed) {
       ++open;
@@ -761,7 +761,7 @@ void Engine::republish(std::uint64_t now_ns, const std::vector<std::pair<NameId,
     const RecoveryStrategy* strat = recovery_->strategy(type);
     const RecoveryAction action = strat ? strat->action : RecoveryAction::Backoff;
     const std::uint32_t permits = action == RecoveryAction::Retry && strat->max_retries > attempts ? strat->max_retries - attempts : 0;
-    const std::uint64_t ticks = segment_->calibration().to_ticks(backoff_until_ns);
+    const std::uint64_t ticks = clock_.calibration().to_ticks(backoff_until_ns);
     const std::uint64_t seq = board_.update(id, [&](BoardEntry& e) {
       e.backoff_until_ns.store(backoff_until_ns, std::memory_order_release);
       e.retry_permits.store(permits, std::memory_order_release);

@@ -50,8 +50,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   telering::Segment& seg = *world.segment;
   std::memcpy(seg.base(), world.pristine.data(), world.pristine.size());
 
-  // The header is validated on a copy, as an attacher does before trusting it.
-  telering::SegmentHeader header_copy;
+  // The identity is validated on a copy, as an attacher does before trusting it.
+  telering::SegmentIdentity header_copy;
   std::memcpy(static_cast<void*>(&header_copy), seg.base(), sizeof header_copy);
   std::size_t i = 0;
   const std::size_t body = seg.size() - telering::kHeaderBytes;
@@ -70,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     i += n;
   }
-  (void)telering::validate_header(header_copy, seg.size());
+  (void)telering::validate_identity(header_copy, seg.size());
 
   telering::reader::Engine engine(telering::reader::ReaderConfig{}, seg, 1'000'000'000, 0);
   telering::Drainer drainer(seg);

@@ -349,16 +349,37 @@ bool Writer::spend_probe_permits(NameId component) noexcept {
   return spent;
 }
 
+bool Writer::blocks(NameId id, BreakerState s) const noexcept {
+  switch (s) {
+    case BreakerState::Closed:
+    case BreakerState::Disabled:
+      return false;
+    case BreakerState::ForcedOpen:
+      return true;
+    case BreakerState::Open: {
+      // Before the deadline: open whoever is (not) there. After it: a live reader moves it on
+      // within a millisecond; without one, nobody will, so the deadline is the end.
+      const std::uint64_t until = board().open_until_ticks(id);
+      return until == 0 || read_ticks() < until || reader_alive();
+    }
+    case BreakerState::HalfOpen:
+      // Nobody counts probes without a reader: every call may go through.
+      return reader_alive() && !probe_permitted(id);
+  }
+  return true;  // a state no reader writes: stay safe
+}
+
 bool Writer::breaker_open_slow(NameId component, BreakerState s) const noexcept {
-  if (s == BreakerState::Open || s == BreakerState::ForcedOpen) return true;
+  if ((s == BreakerState::Open || s == BreakerState::ForcedOpen) && blocks(component, s)) return true;
   if (board().flags(component) & kEntryPerBotBreakers) {
     if (const NameId own = own_breaker(component); own != kNoName) {
       const BreakerState o = board().breaker_state(own);
-      if (o == BreakerState::Open || o == BreakerState::ForcedOpen) return true;
-      if (s != BreakerState::HalfOpen && o == BreakerState::HalfOpen) return !probe_permitted(own);
+      const bool own_decides = o == BreakerState::Open || o == BreakerState::ForcedOpen ||
+                               (o == BreakerState::HalfOpen && s != BreakerState::HalfOpen);
+      if (own_decides && blocks(own, o)) return true;
     }
   }
-  return s == BreakerState::HalfOpen && !probe_permitted(component);
+  return s == BreakerState::HalfOpen && blocks(component, s);
 }
 
 bool Writer::breaker_open(std::string_view component_name) const noexcept {

@@ -64,6 +64,49 @@ struct TickCalibration {
   }
 };
 
+// One reading of both clocks at (nearly) the same instant: the tick read is bracketed by two
+// clock reads and the tightest of a few brackets kept, so a preemption does not skew it.
+struct ClockSample {
+  std::uint64_t ticks = 0;
+  std::uint64_t ns = 0;
+};
+[[nodiscard]] ClockSample sample_clocks() noexcept;
+
+// A calibration its owner (the reader) keeps fresh. The one measured when the segment was
+// created converts from a base that grows older by the hour, with a rate measured over 20 ms:
+// between the TSC and an NTP-slewed CLOCK_MONOTONIC the error grows by seconds per day. A
+// TickClock is re-anchored at a recent sample (about every second) and re-measures the rate
+// over the last 30-60 s, so a deadline converted now is off by at most the rate error over
+// the time since the last anchor, whatever the segment's age.
+// Deterministic: the owner passes the samples in. Not thread-safe: one owner thread.
+class TickClock {
+ public:
+  static constexpr std::uint64_t kRateSpanNs = 30'000'000'000;  // rate measured over 30-60 s
+
+  explicit TickClock(TickCalibration initial) noexcept : cal_(initial) {}
+
+  [[nodiscard]] const TickCalibration& calibration() const noexcept { return cal_; }
+
+  void anchor(ClockSample now) noexcept {
+    if (cal_.mono_base_ns != 0 && now.ns <= cal_.mono_base_ns) return;  // not after the anchor we have
+    if (oldest_.ns == 0) oldest_ = newer_ = now;
+    // Rate over at least a second, from the older of two bases that move every kRateSpanNs.
+    if (now.ns > oldest_.ns + 1'000'000'000 && now.ticks > oldest_.ticks)
+      cal_.ns_per_tick = static_cast<double>(now.ns - oldest_.ns) / static_cast<double>(now.ticks - oldest_.ticks);
+    if (now.ns - newer_.ns >= kRateSpanNs) {
+      oldest_ = newer_;
+      newer_ = now;
+    }
+    cal_.tick_base = now.ticks;
+    cal_.mono_base_ns = now.ns;
+  }
+
+ private:
+  TickCalibration cal_;
+  ClockSample oldest_{};
+  ClockSample newer_{};
+};
+
 // Measures ticks against CLOCK_MONOTONIC over `window` (set-up only: it sleeps).
 // Returns the identity calibration when the TSC is not invariant.
 [[nodiscard]] TickCalibration calibrate_ticks(std::chrono::milliseconds window = std::chrono::milliseconds(20));

@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "telering/clock.hpp"
 #include "telering/command.hpp"
@@ -58,6 +59,10 @@ class BoardReader {
   // loaded again after it, is still HALF_OPEN (BoardWriter::set_breaker).
   [[nodiscard]] std::uint32_t probe_slots(NameId id) const noexcept {
     return entry(id).probe_slots.load(std::memory_order_acquire);
+  }
+  // OPEN until (ticks; 0 = no deadline). Pairs with the release store in set_breaker.
+  [[nodiscard]] std::uint64_t open_until_ticks(NameId id) const noexcept {
+    return entry(id).open_until_ticks.load(std::memory_order_acquire);
   }
   // Pairs with the reader's release store of the deadline (BoardWriter::set_backoff).
   [[nodiscard]] std::uint64_t backoff_until_ticks(NameId id) const noexcept {
@@ -136,12 +141,16 @@ class BoardWriter {
     // Seqlock writer without fences (TSan does not model them): the odd version is an
     // acquire RMW, and every field store in apply() is a release store, so a snapshot that
     // reads any new field (acquire) also sees the odd version and retries.
-    const std::uint32_t v = e.version.fetch_add(1, std::memory_order_acquire);
+    // Parity comes from the value, not from counting: a reader killed inside an update left
+    // the word odd, and this update starts from that odd value (a fetch_add would flip the
+    // parity for the life of the segment).
+    const std::uint32_t odd = e.version.load(std::memory_order_relaxed) | 1U;  // only we write it
+    e.version.exchange(odd, std::memory_order_acquire);
     apply(e);
     const std::uint64_t seq = header_->decision_seq.load(std::memory_order_relaxed) + 1;
     e.decision_seq.store(seq, std::memory_order_release);
     // Ends the update (pairs with the acquire load of version in BoardReader::snapshot).
-    e.version.store(v + 2, std::memory_order_release);
+    e.version.store(odd + 1, std::memory_order_release);
     header_->decision_seq.store(seq, std::memory_order_release);
     return seq;
   }
@@ -209,6 +218,21 @@ class BoardWriter {
   void acknowledge_command(std::uint64_t id, CommandStatus status) noexcept {
     header_->commands_applied.store(header_->commands_applied.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     header_->command_acks[id % kCommandAckSlots].store((id << 8) | static_cast<std::uint8_t>(status), std::memory_order_release);
+  }
+
+  // A reader taking over the segment: every entry a killed predecessor left odd (inside an
+  // update) is made even again, so bots' snapshots stop retrying. Its fields may be a mix of
+  // two decisions: the caller rewrites such entries (Engine's reconcile). Returns the ids.
+  std::vector<NameId> normalise_versions() noexcept {
+    std::vector<NameId> odd;
+    for (std::uint32_t id = 0; id <= mask_; ++id) {
+      std::atomic<std::uint32_t>& v = entries_[id].version;
+      const std::uint32_t value = v.load(std::memory_order_relaxed);
+      if ((value & 1U) == 0) continue;
+      v.store(value + 1, std::memory_order_release);  // pairs with BoardReader::snapshot
+      odd.push_back(static_cast<NameId>(id));
+    }
+    return odd;
   }
 
   [[nodiscard]] BoardReader reader() const noexcept { return BoardReader(header_, entries_, mask_ + 1); }

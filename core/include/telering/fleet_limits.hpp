@@ -39,23 +39,31 @@ class RateLimiter {
 
   [[nodiscard]] bool configured() const noexcept { return bucket_ != nullptr; }
 
-  // Takes `n` request slots at tick time `now`. Never blocks; a refusal is counted.
+  // Takes `n` request slots (a request of weight n) at tick time `now`: granted only when all
+  // n fit, i.e. the last of them, tat + (n - 1) * interval, is within the burst tolerance.
+  // A weight above the burst can never fit and is refused at once. Never blocks; a refusal
+  // is counted. n = 0 asks for nothing and is granted.
   [[nodiscard]] Acquire try_acquire_at(std::uint64_t now_ticks, std::uint32_t n = 1) noexcept {
     if (!bucket_) return Acquire::Unconfigured;
     const std::uint64_t interval = bucket_->interval_ticks.load(std::memory_order_relaxed);
-    if (interval == 0) return Acquire::Granted;
+    if (interval == 0 || n == 0) return Acquire::Granted;
     const std::uint64_t tolerance = bucket_->tolerance_ticks.load(std::memory_order_relaxed);
+    if (n - 1 > tolerance / interval) {  // more than the burst (and (n - 1) * interval cannot overflow below)
+      bucket_->refused.fetch_add(1, std::memory_order_relaxed);
+      return Acquire::Refused;
+    }
+    const std::uint64_t rest = (n - 1) * interval;  // <= tolerance
     // No plain load of tat first: under contention a load then a CAS moves the line twice.
     // The first CAS guesses 0 (a fresh bucket, where it is right) and otherwise fetches tat
     // with the line held exclusively, so the second one usually succeeds at once.
     std::uint64_t tat = 0;
     for (;;) {
-      if (now_ticks + tolerance < tat) {
+      const std::uint64_t start = tat > now_ticks ? tat : now_ticks;
+      if (start + rest > now_ticks + tolerance) {
         bucket_->refused.fetch_add(1, std::memory_order_relaxed);
         return Acquire::Refused;
       }
-      const std::uint64_t next = (tat > now_ticks ? tat : now_ticks) + interval * n;
-      if (bucket_->tat.compare_exchange_weak(tat, next, std::memory_order_relaxed)) return Acquire::Granted;
+      if (bucket_->tat.compare_exchange_weak(tat, start + rest + interval, std::memory_order_relaxed)) return Acquire::Granted;
     }
   }
   [[nodiscard]] Acquire try_acquire(std::uint32_t n = 1) noexcept { return try_acquire_at(read_ticks(), n); }
@@ -88,6 +96,9 @@ class RetryBudget {
     // the takes refused at that instant.
     if (fleet_->retry_tokens.fetch_sub(1, std::memory_order_relaxed) > 0) return Acquire::Granted;
     fleet_->retry_tokens.fetch_add(1, std::memory_order_relaxed);
+    // No token: unless nobody refills the budget any more (no reader), in which case it is
+    // as if none were published and the caller decides (retries do not stay refused).
+    if (monotonic_ns() > fleet_->retry_budget_valid_until_ns.load(std::memory_order_relaxed)) return Acquire::Unconfigured;
     fleet_->retries_refused.fetch_add(1, std::memory_order_relaxed);
     return Acquire::Refused;
   }
@@ -95,6 +106,15 @@ class RetryBudget {
  private:
   FleetHeader* fleet_ = nullptr;
 };
+
+// Reader side: frees a bucket. Unlimited first (writers that hold it stop being limited),
+// then unnamed (no writer finds it any more).
+inline void release_rate_bucket(RateBucket& b) noexcept {
+  b.interval_ticks.store(0, std::memory_order_relaxed);
+  b.shrunk.store(0, std::memory_order_relaxed);
+  // Pairs with the acquire load in find_rate_bucket.
+  b.name_id.store(0, std::memory_order_release);
+}
 
 // Reader side: configure a bucket for `requests` per `period_ns` with bursts of `burst`.
 // Returns false when every bucket is taken by another group.

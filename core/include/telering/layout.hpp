@@ -59,8 +59,11 @@ struct SectionOffsets {
   std::uint64_t total = 0;
 };
 
-struct alignas(kCacheLine) SegmentHeader {
-  // line 0..: identity, written once by the creator before `ready`.
+// Identity of a segment: written once by the creator before `ready`, never changed after.
+// Trivially copyable, so an attacher validates a private copy and keeps using that copy: a
+// writer that later rewrites these bytes in shared memory cannot change what the reader
+// believes the geometry is (the reader also notices and repairs them, see Segment).
+struct SegmentIdentity {
   std::uint64_t magic;
   std::uint32_t layout_version;
   std::uint32_t record_size;
@@ -70,6 +73,18 @@ struct alignas(kCacheLine) SegmentHeader {
   TickCalibration calibration;
   std::int64_t created_wall_ns;
   std::uint64_t created_mono_ns;
+};
+static_assert(std::is_trivially_copyable_v<SegmentIdentity>);
+// The fields a build compares before anything else sit at fixed offsets: a reorder would
+// make two builds disagree on what they are reading before the version check can say so.
+static_assert(offsetof(SegmentIdentity, magic) == 0);
+static_assert(offsetof(SegmentIdentity, layout_version) == 8);
+static_assert(offsetof(SegmentIdentity, record_size) == 12);
+static_assert(offsetof(SegmentIdentity, geometry) == 16);
+
+struct alignas(kCacheLine) SegmentHeader {
+  // line 0..: identity, written once by the creator before `ready`.
+  SegmentIdentity identity;
 
   // Written last by the creator with release; attachers acquire it before reading the rest.
   alignas(kCacheLine) std::atomic<std::uint64_t> ready;
@@ -87,6 +102,7 @@ struct alignas(kCacheLine) SegmentHeader {
   std::atomic<std::uint64_t> name_table_full;                        // interning refused: table full
   std::atomic<std::uint64_t> next_command_id;                        // last command id handed out
 };
+static_assert(offsetof(SegmentHeader, identity) == 0);
 inline constexpr std::size_t kHeaderBytes = 4096;
 static_assert(sizeof(SegmentHeader) <= kHeaderBytes);
 
@@ -244,6 +260,9 @@ struct FleetHeader {
   std::atomic<std::uint64_t> retries_refused;
   alignas(kCacheLine) std::atomic<std::uint64_t> retry_budget_enabled;  // reader; 0: no budget published (retries allowed)
   std::atomic<std::uint64_t> retry_refill_seq;                   // bumped by the reader at each refill
+  // Reader, at each refill: monotonic ns after which writers treat the budget as not
+  // published (its reader is gone; nobody would refill it).
+  std::atomic<std::uint64_t> retry_budget_valid_until_ns;
 };
 static_assert(sizeof(FleetHeader) == 2 * kCacheLine);
 

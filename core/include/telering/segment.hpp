@@ -57,8 +57,26 @@ class Segment {
   [[nodiscard]] std::byte* base() const noexcept { return base_; }
 
   [[nodiscard]] SegmentHeader& header() const noexcept { return *reinterpret_cast<SegmentHeader*>(base_); }
-  [[nodiscard]] const SegmentGeometry& geometry() const noexcept { return header().geometry; }
-  [[nodiscard]] const TickCalibration& calibration() const noexcept { return header().calibration; }
+  // The identity validated at attach, from this process's own copy: never re-read from
+  // shared memory, where a writer could rewrite it after validation.
+  [[nodiscard]] const SegmentIdentity& identity() const noexcept { return identity_; }
+  [[nodiscard]] const SegmentGeometry& geometry() const noexcept { return identity_.geometry; }
+  [[nodiscard]] const TickCalibration& calibration() const noexcept { return identity_.calibration; }
+
+  // "" while the identity in shared memory still equals the copy validated at attach;
+  // otherwise which field differs ("lane_count: segment=999 attached=64").
+  [[nodiscard]] std::string identity_changed() const;
+  // Writes the validated identity back over a rewritten one (the reader does, so that bots
+  // attaching later and a restarted reader see the segment as it was created).
+  void restore_identity() const noexcept;
+  // Size of the shared-memory object now (fstat), or 0 if it cannot be read. Below size()
+  // means another process truncated it: touching the missing pages raises SIGBUS.
+  [[nodiscard]] std::size_t object_size() const noexcept;
+  // True when /dev/shm/<name> now names another object (this one was removed and a new one
+  // created under its name); false while it names this one, or nothing at all.
+  [[nodiscard]] bool replaced() const noexcept;
+  // The open file descriptor of the shm object (for locks); -1 if none.
+  [[nodiscard]] int native_handle() const noexcept;
 
   [[nodiscard]] LaneControl& lane(std::uint32_t index) const noexcept {
     return *reinterpret_cast<LaneControl*>(base_ + offsets_.lanes + offsets_.lane_stride * index);
@@ -97,6 +115,7 @@ class Segment {
   std::string name_;
   std::byte* base_ = nullptr;
   std::size_t size_ = 0;
+  SegmentIdentity identity_{};
   SectionOffsets offsets_{};
   bool created_ = false;
 };
@@ -104,8 +123,8 @@ class Segment {
 // Checks a geometry a user asked for; returns an empty string or what is wrong with it.
 [[nodiscard]] std::string validate_geometry(const SegmentGeometry& g);
 
-// Checks a header read from an existing segment against this build and the mapped size.
+// Checks the identity read from an existing segment against this build and the mapped size.
 // Returns an empty string or the reason, naming both values ("layout version: segment=2 this build=1").
-[[nodiscard]] std::string validate_header(const SegmentHeader& h, std::size_t mapped_size);
+[[nodiscard]] std::string validate_identity(const SegmentIdentity& id, std::size_t mapped_size);
 
 }  // namespace telering

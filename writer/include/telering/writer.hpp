@@ -115,7 +115,8 @@ class Writer {
   // FORCED_OPEN host/component breaker, or this bot's own breaker (scope bot/host) open; and
   // when a breaker is HALF_OPEN, false only for a thread that holds (or just took, with one
   // CAS) one of its exactly-N host-wide probe permits (probe_permits.hpp) — the outcome this
-  // thread records next for the component is then the probe.
+  // thread records next for the component is then the probe. With no live reader, the
+  // local policy of blocks() below: decisions end at their deadlines, never later.
   [[nodiscard]] bool breaker_open(NameId component) const noexcept {
     const BoardReader& b = *board_;
     const BreakerState s = b.breaker_state(component);
@@ -188,6 +189,10 @@ class Writer {
  private:
   explicit Writer(std::unique_ptr<State> state) noexcept;
   [[nodiscard]] bool breaker_open_slow(NameId component, BreakerState state) const noexcept;
+  // Whether board entry `id` in state `s` stops a call now. With no live reader (heartbeat
+  // older than 2 s) the local policy applies: OPEN stops calls until its open-until deadline
+  // only, HALF_OPEN stops none (nobody counts probes), FORCED_OPEN stops them all.
+  [[nodiscard]] bool blocks(NameId id, BreakerState s) const noexcept;
   // HALF_OPEN breaker `id`: may this thread call (it holds or takes a permit, or none are published)?
   [[nodiscard]] bool probe_permitted(NameId id) const noexcept;
   // Recording an outcome for the component spends the probe permit this thread holds there;

@@ -60,6 +60,7 @@ enum class BreakerRule : std::uint8_t {
   Disabled = 8,        // disable()
   Reset = 9,           // reset()
   Quorum = 10,         // trip(): a quorum of bots' own breakers opened (host scope)
+  Takeover = 11,       // adopt_open(): a new reader took over a previous reader's OPEN
 };
 
 [[nodiscard]] std::string_view to_string(BreakerState s) noexcept;  // "CLOSED", "HALF_OPEN", ...
@@ -150,6 +151,9 @@ class CircuitBreaker {
   // trip (the wait grows like any trip). Otherwise nullopt.
   std::optional<BreakerTransition> trip(std::uint64_t now_ns, BreakerRule rule) noexcept;
   std::optional<BreakerTransition> force_open() noexcept { return force_open(last_now_ns_); }
+  // A reader taking over a segment adopts a breaker its predecessor left OPEN: OPEN until
+  // that deadline (HALF_OPEN at the next tick if it has passed), counted as a trip.
+  BreakerTransition adopt_open(std::uint64_t now_ns, std::uint64_t open_until_ns) noexcept;
   std::optional<BreakerTransition> disable(std::uint64_t now_ns) noexcept;
   std::optional<BreakerTransition> disable() noexcept { return disable(last_now_ns_); }
   // Back to CLOSED with every metric, trip count and wait growth cleared (transition_count

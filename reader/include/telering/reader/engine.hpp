@@ -51,6 +51,7 @@ inline constexpr std::uint8_t kRuleRecoveryBase = 32;
 }
 inline constexpr std::uint8_t kRuleCommand = 64;   // a bot's command
 inline constexpr std::uint8_t kRuleExternal = 65;  // apply_external (the Alertmanager webhook)
+inline constexpr std::uint8_t kRuleTakeover = 66;  // reconcile_board: a previous reader's decision ended
 
 // An alert for people (ALERT strategy, CRITICAL health), delivered by the alert sender.
 struct Alert {
@@ -157,6 +158,19 @@ class Engine {
   // until released; releasing closes it only if it is still forced open.
   bool apply_external(const ExternalAction& action, std::uint64_t now_ns);
 
+  // A fresh (ticks, ns) sample: deadlines published to bots in ticks are converted around
+  // it, not around the segment's creation (clock.hpp, TickClock). The reader loop passes
+  // one about every second; without any the creation calibration is used.
+  void anchor_clock(ClockSample now) noexcept { clock_.anchor(now); }
+  [[nodiscard]] const TickCalibration& calibration() const noexcept { return clock_.calibration(); }
+
+  // A reader taking over the segment: every breaker entry on the board that this engine
+  // does not own (it was not restored from a state file) is adopted with its deadline when
+  // it is OPEN or HALF_OPEN on a component, and closed otherwise, with a decision logged
+  // for each; unowned backoffs longer than kMaxAdoptedBackoff are lifted. Entries a killed
+  // reader left half-written (odd seqlock) are rewritten. Call once, after restore_state.
+  void reconcile_board(std::uint64_t now_ns);
+
   // telering-replay: no bot holds this engine's probe permits, so an outcome that was
   // recorded with one (kFlagProbe) counts as the probe it was live.
   void set_replaying(bool replaying) noexcept { replaying_ = replaying; }
@@ -214,6 +228,11 @@ class Engine {
   Bot& bot(NameId id);
   Breaker* breaker(NameId component, std::uint64_t now_ns);
   Breaker* bot_breaker(Breaker& component, NameId bot_id);
+  // The breaker a board entry is (a component's, or a bot's own one), or nullptr.
+  Breaker* breaker_for_entry(NameId id, std::uint64_t now_ns);
+  // True when this engine's own state (a recovery decision or an external hold) put that
+  // backoff deadline on the board.
+  bool owns_backoff(NameId id, std::uint64_t until_ns) const;
   void feed_outcome(NameId id, Breaker& b, const Record& r, const RecordSource& source, std::uint64_t now_ns);
   void check_quorum(NameId id, Breaker& host, std::uint64_t now_ns);
   void take_back_probes(std::uint64_t now_ns);
@@ -244,6 +263,8 @@ class Engine {
 
   ReaderConfig config_;
   const Segment* segment_;
+  TickClock clock_;
+  std::vector<NameId> torn_entries_;  // board entries left odd by a killed reader (reconcile_board)
   NameTable names_;
   BoardWriter board_;
   ReportPage report_page_;

@@ -51,11 +51,16 @@ struct FleetLimitsStats {
   std::uint64_t stretches = 0;             // bucket stretched after a rate-limit error
   std::uint64_t buckets_configured = 0;
   std::uint64_t buckets_refused = 0;       // more groups than kRateBuckets
+  std::uint64_t buckets_cleared = 0;       // buckets of groups no longer configured, freed
 };
 
 class FleetLimits {
  public:
-  FleetLimits(const Segment& segment, std::vector<RateLimitConfig> rate_limits, RetryBudgetConfig retry_budget);
+  // Configures a bucket per group and frees every bucket of a group no longer configured
+  // (a previous config's or a previous reader's): its bots run unlimited, not frozen at a
+  // rate nobody maintains. `clock` converts deadlines to ticks and must outlive this.
+  FleetLimits(const Segment& segment, const TickClock& clock, std::vector<RateLimitConfig> rate_limits,
+              RetryBudgetConfig retry_budget);
 
   // Counts requests and retries; stretches a bucket on its rate-limit error.
   void on_record(const Record& r, std::uint64_t now_ns) noexcept;
@@ -73,6 +78,7 @@ class FleetLimits {
   };
 
   const Segment* segment_;
+  const TickClock* clock_;
   RetryBudgetConfig budget_;
   std::vector<Bucket> buckets_;
   RateWindow requests_;

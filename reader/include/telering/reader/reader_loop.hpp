@@ -8,8 +8,10 @@
 // tick; neither ever waits for a scrape or a webhook (see metrics_exporter.hpp and
 // alert_sender.hpp). With an AlertmanagerWebhook it applies, at the start of each turn, the
 // board actions the webhook's HTTP threads queued (alertmanager_webhook.hpp), and hands it
-// the new [alertmanager] config on reload. The loop claims the segment's reader slot (pid,
-// start time, generation) and refuses to start while another live reader holds it.
+// the new [alertmanager] config on reload. The loop holds the segment's reader lock for its
+// lifetime (reader_lock.hpp) and refuses to start while another reader holds it; it takes
+// over the board (seqlocks normalised, every decision it did not restore reconciled), and
+// stops with a SegmentError when the segment is truncated or replaced under it.
 //
 // With a state file (ReaderConfig::state_file, --state-file) the loop restores the Engine's
 // state from it at construction (a refused file is set aside and the loop starts clean, see
@@ -33,7 +35,9 @@
 #include "telering/reader/record_log.hpp"
 #include "telering/reader/metrics_exporter.hpp"
 #include "telering/reader/snapshot.hpp"
+#include "telering/reader_lock.hpp"
 #include "telering/segment.hpp"
+#include "telering/truncation_guard.hpp"
 
 namespace telering::reader {
 
@@ -52,7 +56,8 @@ struct ReaderOptions {
 
 class ReaderLoop {
  public:
-  // Claims the reader slot of the segment. Throws SegmentError if another live reader has it.
+  // Takes the segment's reader lock (reader_lock.hpp). Throws SegmentError if another live
+  // reader holds it.
   ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOptions options);
   ~ReaderLoop();  // releases the reader slot
   ReaderLoop(const ReaderLoop&) = delete;
@@ -74,6 +79,8 @@ class ReaderLoop {
 
   [[nodiscard]] Engine& engine() noexcept { return *engine_; }
   [[nodiscard]] const DrainStats& drain_stats() const noexcept { return totals_; }
+  // Times the segment's identity was found rewritten and restored.
+  [[nodiscard]] std::uint64_t identity_repairs() const noexcept { return identity_repairs_; }
 
   // Takes a metrics snapshot and hands it to the exporter now (no-op without one). The loop
   // does this every publish interval and at the end of drain_all.
@@ -93,10 +100,17 @@ class ReaderLoop {
 
  private:
   void heartbeat(std::uint64_t now_ns) noexcept;
+  // Throws SegmentError when the segment was truncated or replaced under us; repairs a
+  // rewritten identity.
+  void check_segment();
+  void repair_identity(const std::string& why);
   void forward_alerts();
   void apply_external_actions(std::uint64_t now_ns);
   void restore(const std::string& path, std::uint64_t now_ns);
 
+  // First, so they are released last, after every member that may touch the segment.
+  ReaderLock lock_;        // we are the segment's only reader while it is held
+  TruncationGuard guard_;  // a truncated segment is an error here, not a SIGBUS
   const Segment* segment_;
   ReaderOptions options_;
   Drainer drainer_;
@@ -120,6 +134,7 @@ class ReaderLoop {
   NameTable record_names_;
   std::uint64_t next_record_flush_ns_ = 0;
   std::vector<ExternalAction> external_;  // reused take() buffer (options_.alertmanager)
+  std::uint64_t identity_repairs_ = 0;
 };
 
 }  // namespace telering::reader
