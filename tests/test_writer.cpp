@@ -153,6 +153,38 @@ TEST(Writer, ReaderAliveFollowsHeartbeat) {
   EXPECT_FALSE(w.reader_alive());
 }
 
+// With no live reader nobody moves a decision on, so a bot follows the documented local
+// policy: OPEN ends at its deadline, HALF_OPEN lets calls through, FORCED_OPEN holds.
+// Today's bug: an OPEN breaker of a dead reader stopped every call for ever.
+TEST(Writer, WithoutAReaderAnOpenBreakerEndsAtItsDeadline) {
+  test::UniqueSegment seg;
+  Writer w = Writer::attach(options_for(seg));
+  BoardWriter board(&w.segment().board(), w.segment().board_entries(), w.segment().geometry().name_capacity);
+  const NameId c = w.component("market_scanner");
+  const auto stale = [&] { w.segment().header().reader_heartbeat_ns.store(monotonic_ns() - 10'000'000'000ULL); };
+  const auto live = [&] { w.segment().header().reader_heartbeat_ns.store(monotonic_ns()); };
+
+  board.set_breaker(c, BreakerState::Open, read_ticks() + w.segment().calibration().duration_to_ticks(3'600'000'000'000ULL), 0);
+  stale();
+  EXPECT_TRUE(w.breaker_open(c));  // before its deadline: open, reader or not
+  board.set_breaker(c, BreakerState::Open, read_ticks() - 1, 0);
+  live();
+  EXPECT_TRUE(w.breaker_open(c));  // past it, a live reader moves it on: still open until then
+  stale();
+  EXPECT_FALSE(w.breaker_open(c));  // past it with nobody to move it on: callable
+
+  board.set_breaker(c, BreakerState::HalfOpen, 0, 0, pack_probe_slots(0, 1));
+  w.segment().probe_slots()[0].breaker_id.store(c);
+  w.segment().probe_slots()[0].owner.store(make_owner(1, 1));  // the only permit, held by another
+  live();
+  EXPECT_TRUE(w.breaker_open(c));  // no permit left for us
+  stale();
+  EXPECT_FALSE(w.breaker_open(c));  // nobody counts probes without a reader
+
+  board.set_breaker(c, BreakerState::ForcedOpen, 0, 0);
+  EXPECT_TRUE(w.breaker_open(c));  // forced open is forced, reader or not
+}
+
 TEST(Writer, MemorySamplerReportsResidentSetSize) {
   test::UniqueSegment seg;
   WriterOptions o = options_for(seg);

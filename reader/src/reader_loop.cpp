@@ -18,6 +18,7 @@ namespace {
 
 constexpr std::uint64_t kHeartbeatPeriodNs = 10'000'000;  // 10 ms; writers call > 2 s stale
 constexpr std::uint64_t kTickPeriodNs = 1'000'000;        // breaker timeouts to the millisecond
+constexpr std::uint64_t kClockAnchorPeriodNs = 1'000'000'000;  // deadlines in ticks off by < 1 s of drift
 
 std::uint64_t ns(std::chrono::milliseconds d) { return static_cast<std::uint64_t>(std::chrono::nanoseconds(d).count()); }
 
@@ -73,6 +74,7 @@ ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOption
   wall_offset_ns_ = wall_ns() - static_cast<std::int64_t>(now);
   const std::string state_file = config.state_file;
   engine_ = std::make_unique<Engine>(std::move(config), segment, now, wall_offset_ns_);
+  anchor_clock(now);  // before restore converts any deadline
   if (!state_file.empty()) {
     restore(state_file, now);
     snapshots_ = std::make_unique<SnapshotWriter>(state_file, segment.name());
@@ -80,6 +82,7 @@ ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOption
   }
   // Every board entry this reader did not restore is adopted with its deadline or closed:
   // no decision of a previous reader stays in force without a reader to end it.
+  anchor_clock(now);  // a refused state file made a new engine
   engine_->reconcile_board(now);
   next_summary_ns_ = now + ns(engine_->config().report_interval);
   heartbeat(now);
@@ -140,6 +143,11 @@ void ReaderLoop::save_snapshot(std::uint64_t now_ns, bool wait) {
   if (wait) snapshots_->flush();
 }
 
+void ReaderLoop::anchor_clock(std::uint64_t now_ns) noexcept {
+  engine_->anchor_clock(sample_clocks());
+  next_clock_anchor_ns_ = now_ns + kClockAnchorPeriodNs;
+}
+
 void ReaderLoop::heartbeat(std::uint64_t now_ns) noexcept {
   // Pairs with the acquire load in Writer::reader_alive.
   segment_->header().reader_heartbeat_ns.store(now_ns, std::memory_order_release);
@@ -179,6 +187,7 @@ std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
   const DrainStats s = drainer_.poll(handler, engine_->config().max_records_per_poll, now_ns);
   totals_ += s;
   if (now_ns >= next_heartbeat_ns_) heartbeat(now_ns);
+  if (now_ns >= next_clock_anchor_ns_) anchor_clock(now_ns);
   if (now_ns >= next_tick_ns_) {
     engine_->tick(now_ns);
     forward_alerts();

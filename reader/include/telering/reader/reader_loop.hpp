@@ -100,6 +100,7 @@ class ReaderLoop {
 
  private:
   void heartbeat(std::uint64_t now_ns) noexcept;
+  void anchor_clock(std::uint64_t now_ns) noexcept;
   // Throws SegmentError when the segment was truncated or replaced under us; repairs a
   // rewritten identity.
   void check_segment();
@@ -118,6 +119,7 @@ class ReaderLoop {
   IdleStrategy idle_;
   DrainStats totals_;
   std::uint64_t next_heartbeat_ns_ = 0;
+  std::uint64_t next_clock_anchor_ns_ = 0;
   std::uint64_t next_tick_ns_ = 0;
   std::uint64_t next_reclaim_ns_ = 0;
   std::uint64_t next_summary_ns_ = 0;
