@@ -220,7 +220,7 @@ TEST(Faults, SharedLaneClaimOfADeadWriterIsSkippedAfterTheTimeoutCountedLostAndT
 
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(2, 64, kMpsc)));
   MpscControl& control = seg.mpsc();
-  MpscProducer producer(&control, seg.mpsc_seq(), seg.mpsc_records(), kMpsc);
+  MpscProducer producer(&control, seg.mpsc_slots(), seg.mpsc_records(), kMpsc);
   auto reader = start_reader(shm.name(), {"--config", config});
   ASSERT_TRUE(wait_reader_live(seg, *reader));
 
@@ -237,6 +237,10 @@ TEST(Faults, SharedLaneClaimOfADeadWriterIsSkippedAfterTheTimeoutCountedLostAndT
     std::uint64_t pos = control.tail.load(std::memory_order_relaxed);
     while (!control.tail.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
     }
+    MpscSlot& slot = seg.mpsc_slots()[pos & (kMpsc - 1)];  // who claimed it, as MpscProducer writes it
+    slot.claimant.store(make_owner(current_pid(), current_tid()));
+    slot.claimant_start_time.store(current_thread_start_time());
+    slot.claimant_pid_ns.store(current_pid_namespace());
     std::memset(&seg.mpsc_records()[pos & (kMpsc - 1)], 0x5A, kRecordSize / 2);
     ::raise(SIGKILL);
     ::_exit(1);
@@ -245,7 +249,7 @@ TEST(Faults, SharedLaneClaimOfADeadWriterIsSkippedAfterTheTimeoutCountedLostAndT
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
   ASSERT_EQ(control.tail.load(std::memory_order_relaxed), kBefore + 1);
-  ASSERT_EQ(seg.mpsc_seq()[kBefore].load(std::memory_order_acquire), kBefore) << "claimed, never committed";
+  ASSERT_EQ(seg.mpsc_slots()[kBefore].seq.load(std::memory_order_acquire), kBefore) << "claimed, never committed";
 
   // The lane goes on: writers behind the dead claim commit, and the reader delivers them
   // once it has skipped the claim.
@@ -263,8 +267,13 @@ TEST(Faults, SharedLaneClaimOfADeadWriterIsSkippedAfterTheTimeoutCountedLostAndT
       });
   ASSERT_TRUE(moved_on) << "head=" << control.head.load(std::memory_order_relaxed)
                         << " lost=" << control.lost.load(std::memory_order_relaxed);
-  // The skipped slot was freed for the next lap, like every consumed one.
-  EXPECT_EQ(seg.mpsc_seq()[kBefore].load(std::memory_order_acquire), kBefore + kMpsc);
+  // The abandoned claim's claimant is proven dead: its tombstone is freed for the next lap.
+  EXPECT_TRUE(poll_until(5s, [&] { return seg.mpsc_slots()[kBefore].seq.load(std::memory_order_acquire) == kBefore + kMpsc; },
+                         [&] {
+                           reader->pump();
+                           std::this_thread::sleep_for(1ms);
+                         }))
+      << std::hex << seg.mpsc_slots()[kBefore].seq.load(std::memory_order_acquire);
   EXPECT_EQ(control.lost.load(std::memory_order_relaxed), 1u);
 
   const auto totals = stop_reader(*reader);
@@ -285,7 +294,7 @@ TEST(Faults, ReaderKilledMidPollOfTheSharedLaneLosesNothingAndCorruptsNothing) {
   constexpr std::uint64_t kSecond = kMpsc + kDiesOn - 1 - kFirst;  // refills up to every freed slot
   UniqueShmName shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(2, 64, kMpsc)));
-  MpscProducer producer(&seg.mpsc(), seg.mpsc_seq(), seg.mpsc_records(), kMpsc);
+  MpscProducer producer(&seg.mpsc(), seg.mpsc_slots(), seg.mpsc_records(), kMpsc);
   std::uint64_t seq = 0;
   for (; seq < kFirst; ++seq)
     ASSERT_EQ(producer.try_push([&](Record& r) { fill_seq_record(r, 0, 0, seq); }), MpscPush::Committed);

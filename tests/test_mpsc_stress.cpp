@@ -13,6 +13,8 @@
 #include <chrono>
 #include <cstdint>
 #include <latch>
+#include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -23,7 +25,9 @@
 #include "helpers/shm_test_util.hpp"
 #include "telering/drain.hpp"
 #include "telering/layout.hpp"
+#include "telering/process_info.hpp"
 #include "telering/ring_mpsc.hpp"
+#include "telering/ring_spsc.hpp"
 #include "telering/segment.hpp"
 #include "telering/writer.hpp"
 
@@ -37,40 +41,58 @@ namespace {
 using namespace std::chrono_literals;
 
 MpscProducer shared_producer(const Segment& seg) {
-  return MpscProducer(&seg.mpsc(), seg.mpsc_seq(), seg.mpsc_records(), seg.geometry().mpsc_capacity);
+  return MpscProducer(&seg.mpsc(), seg.mpsc_slots(), seg.mpsc_records(), seg.geometry().mpsc_capacity);
 }
 
-// Pushes one payload record into the shared lane; `during` runs between claim and commit.
-template <typename During>
-MpscPush push_seq(MpscProducer& p, std::uint32_t writer, std::uint32_t thread, std::uint64_t seq, During&& during) {
+void fill_payload(Record& r, std::uint32_t writer, std::uint32_t thread, std::uint64_t seq) noexcept {
+  r = Record{};
+  r.timestamp = read_ticks() | 1;
+  r.kind = RecordKind::Counter;
+  r.value = static_cast<double>(seq);
+  r.thread_id = thread;
+  char ctx[kSeqContextBuffer];
+  r.set_context({ctx, format_seq_context(ctx, {writer, thread, seq})});
+}
+
+// Pushes one payload record into the shared lane; `during` runs between claim and commit,
+// after the record is written (`before` runs before it is written).
+template <typename Before, typename During>
+MpscPush push_seq(MpscProducer& p, std::uint32_t writer, std::uint32_t thread, std::uint64_t seq, Before&& before,
+                  During&& during) {
   return p.try_push([&](Record& r) noexcept {
-    r = Record{};
-    r.timestamp = read_ticks() | 1;
-    r.kind = RecordKind::Counter;
-    r.value = static_cast<double>(seq);
-    r.thread_id = thread;
-    char ctx[kSeqContextBuffer];
-    r.set_context({ctx, format_seq_context(ctx, {writer, thread, seq})});
+    before();
+    fill_payload(r, writer, thread, seq);
     during();
   });
 }
-
+template <typename During>
+MpscPush push_seq(MpscProducer& p, std::uint32_t writer, std::uint32_t thread, std::uint64_t seq, During&& during) {
+  return push_seq(p, writer, thread, seq, [] {}, during);
+}
 MpscPush push_seq(MpscProducer& p, std::uint32_t writer, std::uint32_t thread, std::uint64_t seq) {
   return push_seq(p, writer, thread, seq, [] {});
 }
 
-// Claims the next position of the shared lane by hand and never commits it: what a
-// producer killed between its claim and its commit leaves behind.
+// Claims the next position of the shared lane and never commits it: what a producer killed
+// between its claim and its commit leaves behind. The claim is made, with the claimant's
+// identity as MpscProducer writes it, by a thread that then exits: the claimant is dead.
 std::uint64_t claim_without_commit(const Segment& seg) {
-  std::uint64_t pos = seg.mpsc().tail.load(std::memory_order_relaxed);
-  while (!seg.mpsc().tail.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
-  }
+  std::uint64_t pos = 0;
+  std::thread([&] {
+    pos = seg.mpsc().tail.load(std::memory_order_relaxed);
+    while (!seg.mpsc().tail.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed)) {
+    }
+    MpscSlot& slot = seg.mpsc_slots()[pos & (seg.geometry().mpsc_capacity - 1)];
+    slot.claimant.store(make_owner(current_pid(), current_tid()));
+    slot.claimant_start_time.store(current_thread_start_time());
+    slot.claimant_pid_ns.store(current_pid_namespace());
+  }).join();
   return pos;
 }
 
 #if !TELERING_MPSC_STRESS
 
-TEST(Mpsc, ClaimedButNeverCommittedSlotIsSkippedAfterTheStuckTimeoutCountedLostAndTheLaneGoesOn) {
+TEST(Mpsc, ClaimOfADeadProducerIsAbandonedAfterTheStuckTimeoutCountedLostAndFreedOnceItsClaimantIsProvenDead) {
   constexpr std::uint32_t kCapacity = 8;
   constexpr std::uint64_t kTimeout = 1'000'000;  // ns; time is fed by hand below
   UniqueShmName shm;
@@ -92,21 +114,22 @@ TEST(Mpsc, ClaimedButNeverCommittedSlotIsSkippedAfterTheStuckTimeoutCountedLostA
   EXPECT_EQ(s.delivered, 3u) << "records before the stuck slot are delivered";
   EXPECT_EQ(s.shared_lost, 0u) << "the stuck slot is first only noticed";
   s = consumer.poll_at(t0 + kTimeout - 1);
-  EXPECT_EQ(s.delivered + s.shared_lost, 0u) << "not skipped before the timeout";
+  EXPECT_EQ(s.delivered + s.shared_lost, 0u) << "not abandoned before the timeout";
   s = consumer.poll_at(t0 + kTimeout);
-  EXPECT_EQ(s.shared_lost, 1u) << "skipped at the timeout";
+  EXPECT_EQ(s.shared_lost, 1u) << "abandoned at the timeout";
   EXPECT_EQ(s.delivered, 3u) << "the records behind it follow";
   EXPECT_EQ(seg.mpsc().lost.load(std::memory_order_relaxed), 1u);
+  EXPECT_EQ(seg.mpsc_slots()[stuck & (kCapacity - 1)].seq.load(), kTombstone | stuck) << "a tombstone, not a free slot";
 
-  // A claimant that wakes up late cannot commit into the skipped slot.
-  std::uint64_t expected = stuck;
-  EXPECT_FALSE(seg.mpsc_seq()[stuck & (kCapacity - 1)].compare_exchange_strong(expected, stuck + 1));
-  EXPECT_EQ(expected, stuck + kCapacity) << "the slot is free for the next lap";
+  // Its claimant's thread has exited: proven dead, the tombstone is freed for the next lap.
+  s = consumer.poll_at(t0 + kTimeout + 1);
+  EXPECT_EQ(s.shared_tombstones_freed, 1u);
+  EXPECT_EQ(seg.mpsc_slots()[stuck & (kCapacity - 1)].seq.load(), stuck + kCapacity);
 
   // The lane goes on, across several laps of the ring.
   for (std::uint32_t i = 0; i < 4 * kCapacity; ++i, ++claims) {
     ASSERT_EQ(push_seq(producer, 0, 0, seq++), MpscPush::Committed);
-    consumer.poll_at(t0 + kTimeout + i + 1);
+    consumer.poll_at(t0 + kTimeout + i + 2);
   }
   consumer.poll_at(t0 + 2 * kTimeout);
   consumer.expect_clean();
@@ -120,7 +143,7 @@ TEST(Mpsc, ClaimedButNeverCommittedSlotIsSkippedAfterTheStuckTimeoutCountedLostA
   EXPECT_EQ(seg.mpsc().head.load(std::memory_order_relaxed), seg.mpsc().tail.load(std::memory_order_relaxed));
 }
 
-TEST(Mpsc, ProducerDescheduledPastTheStuckTimeoutFindsItsSlotSkippedAndReportsTheRecordLost) {
+TEST(Mpsc, ProducerDescheduledPastTheStuckTimeoutFindsItsClaimAbandonedReportsTheRecordLostAndReleasesTheSlot) {
   constexpr std::uint32_t kCapacity = 8;
   constexpr std::uint64_t kTimeout = 1'000'000;
   UniqueShmName shm;
@@ -139,14 +162,151 @@ TEST(Mpsc, ProducerDescheduledPastTheStuckTimeoutFindsItsSlotSkippedAndReportsTh
   EXPECT_EQ(late, MpscPush::Skipped) << "its commit must fail, not corrupt the sequence word";
   EXPECT_EQ(consumer.stats.shared_lost, 1u);
   EXPECT_EQ(consumer.stats.delivered, 0u);
+  EXPECT_EQ(seg.mpsc_slots()[0].seq.load(), kCapacity) << "its failed commit released the slot for the next lap";
 
   ASSERT_EQ(push_seq(producer, 0, 0, 1), MpscPush::Committed);
   consumer.poll_at(t0 + kTimeout + 1);
   consumer.expect_clean();
   EXPECT_EQ(consumer.stats.delivered, 1u);
+  EXPECT_EQ(consumer.stats.shared_tombstones_freed, 1u);
   EXPECT_EQ((consumer.streams[{0, 0}].last_seq), 1u);
   // Exact: 2 produced = 1 delivered + 1 lost.
   EXPECT_EQ(consumer.stats.delivered + consumer.stats.shared_lost, 2u);
+}
+
+// Issue 11.1: a producer that claimed position p and stalled past the stuck timeout used to
+// find its slot freed for the next lap; a later producer committed position p + capacity into
+// it, and the late fill then overwrote that record, which still passed validation (the later
+// record vanished, the stalled one was delivered in its place). Now the abandoned claim is a
+// tombstone the later producer treats as full, and nothing is ever overwritten.
+TEST(Mpsc, LateClaimantNeverOverwritesALaterLap) {
+  constexpr std::uint32_t kCapacity = 8;
+  constexpr std::uint64_t kTimeout = 1'000'000;
+  UniqueShmName shm;
+  const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
+  MpscProducer producer = shared_producer(seg);
+  DrainOptions options;
+  options.shared_stuck_timeout_ns = kTimeout;
+  Consumer consumer(seg, options);
+  const std::uint64_t t0 = 9'000'000'000;
+  std::uint64_t later_committed = 0, later_full = 0;
+
+  // Stream 1 claims position 0 and is descheduled before it writes anything...
+  const MpscPush late = push_seq(producer, 1, 0, 0, [&] {
+    consumer.poll_at(t0);
+    consumer.poll_at(t0 + kTimeout);  // ...long enough to be abandoned,
+    for (std::uint64_t s = 0; s < kCapacity - 1; ++s)  // while stream 2 fills the rest of the lap
+      ASSERT_EQ(push_seq(producer, 2, 0, s), MpscPush::Committed);
+    consumer.poll_at(t0 + kTimeout + 1);
+    // Stream 2's next record would land in stream 1's slot (position capacity).
+    const MpscPush r = push_seq(producer, 2, 0, kCapacity - 1);
+    (r == MpscPush::Committed ? later_committed : later_full) += 1;
+  }, [] {});
+  EXPECT_EQ(late, MpscPush::Skipped);
+  EXPECT_EQ(later_committed, 0u) << "a later lap was let into a slot whose claimant may still write it";
+  EXPECT_EQ(later_full, 1u);
+  // Stream 1's failed commit released the slot: stream 2 goes on.
+  ASSERT_EQ(push_seq(producer, 2, 0, kCapacity), MpscPush::Committed);
+  consumer.poll_at(t0 + kTimeout + 2);
+  consumer.expect_clean();
+  EXPECT_EQ((consumer.streams[{1, 0}].delivered), 0u) << "the abandoned record is lost, not delivered";
+  EXPECT_EQ((consumer.streams[{2, 0}].delivered), kCapacity);
+  EXPECT_EQ(consumer.stats.shared_lost, 1u);
+}
+
+// A record overwritten in part after its commit (what a claimant frozen past even the
+// abandon timeout could do) fails its check word and is refused, never delivered as valid.
+TEST(Mpsc, RecordThatDoesNotMatchItsCheckWordIsRefused) {
+  constexpr std::uint32_t kCapacity = 8;
+  UniqueShmName shm;
+  const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
+  MpscProducer producer = shared_producer(seg);
+  ASSERT_EQ(push_seq(producer, 0, 0, 0), MpscPush::Committed);
+  ASSERT_EQ(push_seq(producer, 0, 0, 1), MpscPush::Committed);
+  seg.mpsc_records()[0].value = 42.0;  // a late writer's field in a committed record
+  Consumer consumer(seg);
+  consumer.drain();
+  EXPECT_EQ(consumer.stats.shared_corrupt, 1u);
+  EXPECT_EQ(consumer.stats.delivered, 1u);
+  EXPECT_EQ((consumer.streams[{0, 0}].last_seq), 1u);
+}
+
+// Runs `push` on its own thread and says whether it returned within `limit`: a producer
+// spinning for ever (today's bug) fails the test instead of hanging it.
+template <typename Push>
+std::optional<MpscPush> returns_within(std::chrono::milliseconds limit, Push push) {
+  auto result = std::make_shared<std::atomic<int>>(-1);
+  std::thread([result, push]() mutable { result->store(static_cast<int>(push())); }).detach();
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (result->load() < 0 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  if (result->load() < 0) return std::nullopt;
+  return static_cast<MpscPush>(result->load());
+}
+
+// Issue 11.2: a sequence word ahead of tail made every producer of the shared lane spin
+// for ever. They give up after a bounded number of reloads, and say so.
+TEST(Mpsc, ProducersGiveUpOnASequenceWordAheadOfTailInsteadOfSpinning) {
+  constexpr std::uint32_t kCapacity = 8;
+  UniqueShmName shm;
+  const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
+  seg.mpsc_slots()[0].seq.store(5);  // ahead of tail (0): no honest party writes it
+  const auto r = returns_within(5000ms, [&seg] {
+    MpscProducer producer = shared_producer(seg);
+    return push_seq(producer, 0, 0, 0);
+  });
+  ASSERT_TRUE(r.has_value()) << "the producer spun on the word";
+  EXPECT_EQ(*r, MpscPush::GaveUp);
+  EXPECT_EQ(seg.mpsc().gave_up.load(), 1u);
+  // The reader repairs the word at its empty head, and the lane works again.
+  Consumer consumer(seg);
+  consumer.drain();
+  EXPECT_EQ(consumer.stats.shared_corrupt, 1u);
+  MpscProducer producer = shared_producer(seg);
+  ASSERT_EQ(push_seq(producer, 0, 0, 0), MpscPush::Committed);
+  consumer.drain();
+  EXPECT_EQ(consumer.stats.delivered, 1u);
+}
+
+// Issue 11.2: the reader's resync of a word below tail moved head past tail and left the
+// word ahead of every producer — the lane wedged for good. The reader never moves past tail:
+// at an unclaimed head it repairs the word instead.
+TEST(Mpsc, ReaderNeverResyncsAtOrPastTail) {
+  constexpr std::uint32_t kCapacity = 8;
+  UniqueShmName shm;
+  const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
+  MpscProducer producer = shared_producer(seg);
+  ASSERT_EQ(push_seq(producer, 0, 0, 0), MpscPush::Committed);
+  Consumer consumer(seg);
+  consumer.drain();  // head = tail = 1
+  seg.mpsc_slots()[1].seq.store(0);  // below tail, at the consumer's head
+  consumer.drain();
+  EXPECT_EQ(consumer.drainer().shared_head(), 1u) << "head moved at or past tail";
+  const auto r = returns_within(5000ms, [&seg] {
+    MpscProducer p = shared_producer(seg);
+    return push_seq(p, 0, 0, 1);
+  });
+  ASSERT_TRUE(r.has_value()) << "the lane wedged";
+  EXPECT_EQ(*r, MpscPush::Committed);
+  consumer.drain();
+  EXPECT_EQ((consumer.streams[{0, 0}].delivered), 2u);
+}
+
+// Issue 11.2: consumer positions live in the reader's memory, published but never read back:
+// a writer that rewinds the published head cannot make the reader deliver records twice.
+TEST(Mpsc, PublishedHeadsAreNeverReadBack) {
+  UniqueShmName shm;
+  const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, 8)));
+  MpscProducer producer = shared_producer(seg);
+  SpscProducer lane(&seg.lane(0), seg.lane_records(0), seg.geometry().lane_capacity);
+  for (std::uint64_t s = 0; s < 3; ++s) ASSERT_EQ(push_seq(producer, 0, 0, s), MpscPush::Committed);
+  ASSERT_TRUE(lane.try_push([](Record& r) noexcept { fill_payload(r, 1, 0, 0); }));
+  Consumer consumer(seg);
+  consumer.drain();
+  ASSERT_EQ(consumer.stats.delivered, 4u);
+  seg.mpsc().head.store(0);  // rewound by a hostile writer
+  for (std::uint32_t i = 0; i < seg.geometry().lane_count; ++i) seg.lane(i).head.store(0);
+  consumer.drain();
+  EXPECT_EQ(consumer.stats.delivered, 4u) << "records delivered twice";
 }
 
 TEST(Mpsc, FullSharedLaneDropsAndCountsExactly) {
@@ -306,7 +466,7 @@ TEST(MpscStress, StuckClaimAmongConcurrentProducersIsSkippedAndEveryRecordIsAcco
   // Exact: the live producers' records plus the dead claim.
   EXPECT_EQ(consumer.stats.delivered + full + consumer.stats.shared_lost, produced + 1);
   std::uint64_t expected = stuck;
-  EXPECT_FALSE(seg.mpsc_seq()[stuck & (capacity - 1)].compare_exchange_strong(expected, stuck + 1))
+  EXPECT_FALSE(seg.mpsc_slots()[stuck & (capacity - 1)].seq.compare_exchange_strong(expected, stuck + 1))
       << "the dead claim's slot was reclaimed";
 }
 

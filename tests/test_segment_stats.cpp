@@ -338,9 +338,9 @@ TEST(SegmentStats, CorruptValuesRenderAsCorruptWithoutCrashing) {
   rw.board_entries()[victim].last_action.store(42);
   // A name with an impossible kind; one with an impossible state; a terminal escape in a name.
   const NameId odd = f.writer.metric("odd_kind");
-  rw.names()[odd].kind = static_cast<NameKind>(77);
+  rw.names()[odd].tag.store(name_tag(kNameReady, static_cast<NameKind>(77), name_hash(NameKind::Metric, "odd_kind")));
   const NameId limbo = f.writer.metric("limbo");
-  rw.names()[limbo].state.store(7);
+  rw.names()[limbo].tag.store(name_tag(7, NameKind::Metric, 0));
   const NameId escape = f.writer.component("evil\x1b[2Jname");
   f.board.set_breaker(escape, BreakerState::HalfOpen, 0, 0);
   // A breaker whose open-until is absurd, and board words out of range.

@@ -85,9 +85,10 @@ std::vector<ProbePermitPool::TakenBack> ProbePermitPool::take_back(std::uint32_t
     if (!held_unused(s, owner)) continue;
     Lease& lease = leases_[i];
     if (lease.owner != owner) {  // taken since the last look: its lease starts now
-      lease = Lease{owner, process_start_time(owner_pid(owner)), now_ns + lease_ns_[i]};
+      lease = Lease{owner, thread_start_time(owner_pid(owner), owner_tid(owner)), now_ns + lease_ns_[i]};
     }
-    const bool dead = lease.start_time == 0 || !process_alive(owner_pid(owner), lease.start_time);
+    // Dead only on proof (a holder we cannot look up keeps its permit until the lease ends).
+    const bool dead = thread_liveness(owner_pid(owner), owner_tid(owner), lease.start_time) == Liveness::Dead;
     if (!dead && now_ns <= lease.until_ns) continue;
     // Only if the holder is still the one we judged (it may have given the slot back).
     std::uint64_t expected = owner;

@@ -1,10 +1,13 @@
 #include "telering/process_info.hpp"
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -41,27 +44,51 @@ std::uint32_t current_tid() noexcept {
   return tid;
 }
 
-std::uint64_t process_start_time(std::uint32_t pid) noexcept {
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%u/stat", pid);
+namespace {
+
+// Reads field 22 (starttime) and field 3 (state) of a /proc stat file. False if it cannot be
+// read (no such entry, out of file descriptors, hidepid).
+bool read_stat(const char* path, std::uint64_t& start, char& state) noexcept {
   std::FILE* f = std::fopen(path, "re");
-  if (!f) return 0;
+  if (!f) return false;
   char buf[1024];
   const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
   std::fclose(f);
   buf[n] = '\0';
   // comm (field 2) may contain spaces and ')': fields resume after the last ')'.
   const char* p = std::strrchr(buf, ')');
-  if (!p) return 0;
+  if (!p || p[1] != ' ') return false;
+  state = p[2];
   ++p;
   // After ')' come fields 3..; starttime is field 22, i.e. the 20th after ')'.
   for (int field = 3; field < 22 && *p; ++field) {
     while (*p == ' ') ++p;
     while (*p && *p != ' ') ++p;
   }
-  unsigned long long start = 0;
-  if (std::sscanf(p, " %llu", &start) != 1) return 0;
-  return start;
+  unsigned long long value = 0;
+  if (std::sscanf(p, " %llu", &value) != 1) return false;
+  start = value;
+  return true;
+}
+
+bool dead_state(char state) noexcept { return state == 'Z' || state == 'X' || state == 'x'; }
+
+}  // namespace
+
+std::uint64_t process_start_time(std::uint32_t pid) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/%u/stat", pid);
+  std::uint64_t start = 0;
+  char state = 0;
+  return read_stat(path, start, state) ? start : 0;
+}
+
+std::uint64_t thread_start_time(std::uint32_t pid, std::uint32_t tid) noexcept {
+  char path[80];
+  std::snprintf(path, sizeof path, "/proc/%u/task/%u/stat", pid, tid);
+  std::uint64_t start = 0;
+  char state = 0;
+  return read_stat(path, start, state) ? start : 0;
 }
 
 std::uint64_t current_process_start_time() noexcept {
@@ -76,21 +103,50 @@ std::uint64_t current_process_start_time() noexcept {
   return cached;
 }
 
-bool process_alive(std::uint32_t pid, std::uint64_t start_time) noexcept {
-  if (pid == 0) return false;
-  const std::uint64_t actual = process_start_time(pid);
-  if (actual == 0) return false;
-  // A zombie still has /proc/<pid>/stat: treat state 'Z' as dead.
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%u/stat", pid);
-  if (std::FILE* f = std::fopen(path, "re")) {
-    char buf[512];
-    const std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    buf[n] = '\0';
-    if (const char* p = std::strrchr(buf, ')'); p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X')) return false;
+std::uint64_t current_thread_start_time() noexcept {
+  thread_local std::uint32_t generation = 0;
+  thread_local std::uint64_t cached = 0;
+  const std::uint32_t g = fork_generation();
+  if (generation != g) {
+    cached = thread_start_time(current_pid(), current_tid());
+    generation = g;
   }
-  return start_time == 0 || start_time == actual;
+  return cached;
+}
+
+std::uint64_t current_pid_namespace() noexcept {
+  static const std::uint64_t ns = [] {
+    struct stat st {};
+    return ::stat("/proc/self/ns/pid", &st) == 0 ? static_cast<std::uint64_t>(st.st_ino) : 0;
+  }();
+  return ns;
+}
+
+Liveness thread_liveness(std::uint32_t pid, std::uint32_t tid, std::uint64_t start_time) noexcept {
+  if (pid == 0 || tid == 0) return Liveness::Unknown;
+  // The kernel's answer needs no file descriptor and ignores hidepid: ESRCH is a proof.
+  if (::syscall(SYS_tgkill, static_cast<pid_t>(pid), static_cast<pid_t>(tid), 0) != 0 && errno == ESRCH)
+    return Liveness::Dead;
+  char path[80];
+  std::snprintf(path, sizeof path, "/proc/%u/task/%u/stat", pid, tid);
+  std::uint64_t start = 0;
+  char state = 0;
+  if (!read_stat(path, start, state)) return Liveness::Unknown;
+  if (dead_state(state) || (start_time != 0 && start != start_time)) return Liveness::Dead;
+  return start_time == 0 ? Liveness::Unknown : Liveness::Alive;
+}
+
+Liveness process_liveness(std::uint32_t pid, std::uint64_t start_time) noexcept {
+  if (pid == 0) return Liveness::Unknown;
+  if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) return Liveness::Dead;
+  const std::uint64_t start = process_start_time(pid);
+  if (start == 0) return Liveness::Unknown;
+  if (start_time != 0 && start != start_time) return Liveness::Dead;
+  return Liveness::Alive;
+}
+
+bool process_alive(std::uint32_t pid, std::uint64_t start_time) noexcept {
+  return process_liveness(pid, start_time) != Liveness::Dead;
 }
 
 }  // namespace telering

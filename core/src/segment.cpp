@@ -49,8 +49,8 @@ void initialise(std::byte* base, const SegmentGeometry& g, const SectionOffsets&
   id.created_mono_ns = monotonic_ns();
   for (std::uint32_t i = 0; i < g.lane_count; ++i) new (base + o.lanes + o.lane_stride * i) LaneControl{};
   new (base + o.mpsc) MpscControl{};
-  auto* seq = reinterpret_cast<std::atomic<std::uint64_t>*>(base + o.mpsc + sizeof(MpscControl));
-  for (std::uint32_t i = 0; i < g.mpsc_capacity; ++i) new (&seq[i]) std::atomic<std::uint64_t>(i);
+  auto* slots = reinterpret_cast<MpscSlot*>(base + o.mpsc + sizeof(MpscControl));
+  for (std::uint32_t i = 0; i < g.mpsc_capacity; ++i) new (&slots[i]) MpscSlot{i, 0, 0, 0, 0};
   auto* names = reinterpret_cast<NameEntry*>(base + o.names);
   for (std::uint32_t i = 0; i < g.name_capacity; ++i) new (&names[i]) NameEntry{};
   new (base + o.board) BoardHeader{};

@@ -63,6 +63,7 @@ ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOption
   const std::uint32_t me = current_pid();
   if (std::string why = segment.identity_changed(); !why.empty()) repair_identity(why);
   h.reader_start_time.store(current_process_start_time(), std::memory_order_relaxed);
+  h.reader_pid_ns.store(current_pid_namespace(), std::memory_order_release);  // pairs with Writer::attach
   h.reader_generation.fetch_add(1, std::memory_order_relaxed);
   // Publishes our identity (pairs with the acquire loads above in a later reader).
   h.reader_pid.store(me, std::memory_order_release);
@@ -203,6 +204,12 @@ std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
     const std::uint64_t reclaimed = drainer_.reclaim_dead_lanes();
     totals_.lanes_reclaimed += reclaimed;
     if (reclaimed) spdlog::info("reclaimed {} lane(s) of exited writers", reclaimed);
+    if (drainer_.foreign_lanes() != 0 && !foreign_lanes_logged_) {
+      foreign_lanes_logged_ = true;
+      spdlog::error("{} lane(s) are held by writers in another PID namespace: this reader cannot tell whether they "
+                    "live, so it will never reclaim those lanes; run the bots in the reader's PID namespace",
+                    drainer_.foreign_lanes());
+    }
     next_reclaim_ns_ = now_ns + ns(engine_->config().lane_reclaim_interval);
   }
   if (now_ns >= next_summary_ns_) {

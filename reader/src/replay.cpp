@@ -36,12 +36,10 @@ struct PrivateSegment {
 
   void install_name(NameId id, NameKind kind, std::string_view text) {
     NameEntry& e = segment->names()[id];
-    if (e.state.load(std::memory_order_relaxed) == kNameReady) return;
-    e.kind = kind;
+    if (tag_state(e.tag.load(std::memory_order_relaxed)) == kNameReady) return;
     e.length = static_cast<std::uint8_t>(text.size());
-    e.hash = name_hash(kind, text);
     std::memcpy(e.text, text.data(), text.size());
-    e.state.store(kNameReady, std::memory_order_release);
+    e.tag.store(name_tag(kNameReady, kind, name_hash(kind, text)), std::memory_order_release);
   }
 };
 

@@ -68,12 +68,16 @@ std::string health_text(std::uint32_t raw) {
                                                                     : "corrupt";
 }
 
+// start_time is the owning thread's (process_info.hpp); the reader frees the lane of a Dead
+// owner once it is drained.
 OwnerState owner_state(std::uint32_t pid, std::uint32_t tid, std::uint64_t start_time) {
   if (pid == 0 || tid == 0 || pid > kMaxPid || tid > kMaxPid) return OwnerState::Corrupt;
-  if (!process_alive(pid, start_time)) return OwnerState::Dead;
-  char path[64];
-  std::snprintf(path, sizeof path, "/proc/%u/task/%u", pid, tid);
-  return ::access(path, F_OK) == 0 ? OwnerState::Alive : OwnerState::ThreadGone;
+  switch (thread_liveness(pid, tid, start_time)) {
+    case Liveness::Dead: return process_liveness(pid, 0) == Liveness::Dead ? OwnerState::Dead : OwnerState::ThreadGone;
+    case Liveness::Alive: return OwnerState::Alive;
+    case Liveness::Unknown: break;
+  }
+  return OwnerState::Unknown;
 }
 
 void read_reader(const SegmentHeader& h, const BoardHeader& board, const StatClock& clock, SegmentStats& s) {
@@ -208,10 +212,11 @@ void read_names_and_board(const Segment& seg, SegmentStats& s) {
   s.names.capacity = capacity - 1;
   for (std::uint32_t id = 1; id < capacity; ++id) {
     const NameEntry& e = names[id];
-    // Pairs with the release store that publishes the entry (NameTable::intern).
-    const std::uint32_t state = e.state.load(std::memory_order_acquire);
+    // Pairs with the release CAS that publishes the entry (NameTable::intern).
+    const std::uint64_t tag = e.tag.load(std::memory_order_acquire);
+    const std::uint32_t state = tag_state(tag);
     if (state == kNameEmpty) continue;
-    if (state == kNameWriting) {
+    if (state == kNameWriting || state == kNameAbandoned) {
       ++s.names.writing;
       continue;
     }
@@ -221,7 +226,7 @@ void read_names_and_board(const Segment& seg, SegmentStats& s) {
       s.problems.push_back(where + ": state " + std::to_string(state) + " out of range");
       continue;
     }
-    const auto kind = static_cast<std::uint8_t>(e.kind);
+    const std::uint8_t kind = tag_kind(tag);
     const std::uint8_t length = e.length;
     const bool kind_ok = kind >= 1 && kind <= kMaxNameKind;
     const bool length_ok = length >= 1 && length <= kMaxNameLength;
@@ -343,6 +348,7 @@ std::string_view to_string(OwnerState s) noexcept {
     case OwnerState::ThreadGone: return "thread_gone";
     case OwnerState::Dead: return "dead";
     case OwnerState::Corrupt: return "corrupt";
+    case OwnerState::Unknown: return "unknown";
   }
   return "corrupt";
 }

@@ -48,7 +48,7 @@ struct Writer::State {
       : segment(std::move(s)),
         names(segment.names(), segment.geometry().name_capacity),
         board(&segment.board(), segment.board_entries(), segment.geometry().name_capacity),
-        shared(&segment.mpsc(), segment.mpsc_seq(), segment.mpsc_records(), segment.geometry().mpsc_capacity),
+        shared(&segment.mpsc(), segment.mpsc_slots(), segment.mpsc_records(), segment.geometry().mpsc_capacity),
         probe_slots(segment.probe_slots()),
         own_breakers(std::make_unique<std::atomic<std::uint32_t>[]>(segment.geometry().name_capacity)) {}
 };
@@ -63,7 +63,9 @@ std::uint64_t g_next_serial = 1;
 
 void release_lane(Segment& segment, std::uint32_t lane, std::uint64_t owner) noexcept {
   LaneControl& control = segment.lane(lane);
+  if (control.owner.load(std::memory_order_relaxed) != owner) return;  // not ours any more
   control.owner_start_time.store(0, std::memory_order_relaxed);
+  control.owner_pid_ns.store(0, std::memory_order_relaxed);
   // Frees the lane (pairs with the next claimant's acquire CAS). Fails if the reader
   // already reclaimed it, which is fine.
   control.owner.compare_exchange_strong(owner, 0, std::memory_order_release, std::memory_order_relaxed);
@@ -77,8 +79,13 @@ struct LaneCache {
   std::uint32_t lane = 0;
   bool on_shared = false;
   std::uint32_t shared_countdown = 0;
+  std::uint64_t next_owner_check = 0;  // ticks: when to re-check that the lane is still ours
   SpscProducer producer;
+  MpscClaimant me;                      // this thread's identity, stamped on shared-lane claims
 };
+
+// How often (in ticks, ~50-100 ms) a thread re-checks that its lane is still its own.
+constexpr std::uint64_t kOwnerCheckTicks = 1ULL << 27;
 
 // A thread's lanes, one cache per writer slot. Trivially destructible and constant-
 // initialised, so the recording path reads it without a TLS init guard or wrapper call.
@@ -111,6 +118,7 @@ void claim_lane(Writer::State& w, LaneCache& c) noexcept {
   const std::uint32_t generation = fork_generation();
   if (c.serial == w.serial && c.fork_generation == generation && !c.on_shared) return;
   const std::uint64_t me = make_owner(pid, tid);
+  const MpscClaimant identity{me, current_thread_start_time(), current_pid_namespace()};
   const std::uint32_t count = w.segment.geometry().lane_count;
   for (std::uint32_t k = 0; k < count; ++k) {
     const std::uint32_t i = (tid + k) % count;
@@ -121,24 +129,42 @@ void claim_lane(Writer::State& w, LaneCache& c) noexcept {
     // we see its final tail and head_cache.
     if (!lane.owner.compare_exchange_strong(expected, me, std::memory_order_acquire, std::memory_order_relaxed)) continue;
     (void)&t_lane_releaser;  // odr-use: constructs this thread's releaser, so thread exit frees the lane
-    lane.owner_start_time.store(current_process_start_time(), std::memory_order_relaxed);
+    // Who we are, after the claim: a reader that reads 0 here cannot tell, and waits.
+    lane.owner_start_time.store(identity.start_time, std::memory_order_release);
+    lane.owner_pid_ns.store(identity.pid_ns, std::memory_order_release);
     lane.generation.fetch_add(1, std::memory_order_relaxed);
     w.segment.header().lane_claims.fetch_add(1, std::memory_order_relaxed);
     {
       std::lock_guard lock(w.lanes_mutex);
       w.claimed.push_back(i);  // capacity reserved at attach: no allocation
     }
-    c = LaneCache{w.serial, generation, tid, i, false, 0,
-                  SpscProducer(&lane, w.segment.lane_records(i), w.segment.geometry().lane_capacity)};
+    c = LaneCache{w.serial, generation, tid, i, false, 0, read_ticks() + kOwnerCheckTicks,
+                  SpscProducer(&lane, w.segment.lane_records(i), w.segment.geometry().lane_capacity), identity};
     return;
   }
   w.segment.header().lane_claim_failures.fetch_add(1, std::memory_order_relaxed);
-  c = LaneCache{w.serial, generation, tid, 0, true, kReclaimInterval, SpscProducer{}};
+  c = LaneCache{w.serial, generation, tid, 0, true, kReclaimInterval, ~0ULL, SpscProducer{}, identity};
 }
 
-void fill_record(Record& r, RecordKind kind, NameId name, double value, Severity severity, NameId aux, NameId bot,
-                 std::uint32_t tid, std::uint8_t flags, std::string_view context) noexcept {
-  r.timestamp = read_ticks();
+// Off the hot path, every kOwnerCheckTicks: a lane whose owner word is no longer ours was
+// taken over (freed by a reader that wrongly judged us dead, or scribbled by another
+// writer). Writing on would make two producers of one SPSC lane: move to another, say so.
+void check_lane_owner(Writer::State& w, LaneCache& c, std::uint64_t now_ticks) noexcept {
+  c.next_owner_check = now_ticks + kOwnerCheckTicks;
+  const std::uint64_t me = make_owner(current_pid(), c.tid);
+  if (w.segment.lane(c.lane).owner.load(std::memory_order_relaxed) == me) return;
+  w.segment.header().lanes_lost.fetch_add(1, std::memory_order_relaxed);
+  {
+    std::lock_guard lock(w.lanes_mutex);
+    std::erase(w.claimed, c.lane);
+  }
+  c.serial = 0;
+  claim_lane(w, c);
+}
+
+void fill_record(Record& r, std::uint64_t ticks, RecordKind kind, NameId name, double value, Severity severity, NameId aux,
+                 NameId bot, std::uint32_t tid, std::uint8_t flags, std::string_view context) noexcept {
+  r.timestamp = ticks;
   r.value = value;
   r.thread_id = tid;
   r.name_id = name;
@@ -148,6 +174,24 @@ void fill_record(Record& r, RecordKind kind, NameId name, double value, Severity
   r.severity = severity;
   r.flags = flags;
   r.set_context(context);
+}
+
+// A live reader in another PID namespace numbers our threads differently: it could never
+// prove one of them dead, so it could never free a lane of a bot that crashed. Refused
+// clearly rather than left to leak lanes.
+void refuse_foreign_reader(const Segment& segment) {
+  const SegmentHeader& h = segment.header();
+  // Pairs with the reader's release store in ReaderLoop's constructor.
+  const std::uint64_t reader_ns = h.reader_pid_ns.load(std::memory_order_acquire);
+  const std::uint64_t mine = current_pid_namespace();
+  const std::uint64_t beat = h.reader_heartbeat_ns.load(std::memory_order_acquire);
+  const std::uint64_t now = monotonic_ns();
+  const bool reader_live = h.reader_pid.load(std::memory_order_acquire) != 0 && beat != 0 && now - beat < 2'000'000'000ULL;
+  if (reader_ns == 0 || mine == 0 || reader_ns == mine || !reader_live) return;
+  throw SegmentError("segment '" + segment.name() + "' is served by a telering-reader in another PID namespace (pid:[" +
+                     std::to_string(reader_ns) + "], this bot's is pid:[" + std::to_string(mine) +
+                     "]): it cannot tell whether this bot's threads are alive, so it could never free their lanes; run "
+                     "the bot in the reader's PID namespace (same container or pod, or docker run --pid=host)");
 }
 
 }  // namespace
@@ -160,6 +204,7 @@ Writer Writer::attach(const WriterOptions& options) {
   so.group = options.group;
   so.trust_other_owner = options.trust_other_owner;
   auto state = std::make_unique<State>(Segment::open(so));
+  refuse_foreign_reader(state->segment);
   state->claimed.reserve(state->segment.geometry().lane_count);
   state->bot = state->names.intern(NameKind::Bot, options.bot);
   if (state->bot == kNoName) throw SegmentError("segment '" + options.segment + "': cannot intern bot name '" + options.bot + "' (empty name or name table full)");
@@ -215,9 +260,12 @@ RecordResult Writer::record(RecordKind kind, NameId name, double value, Severity
   LaneCache& c = t_lanes[w.slot];
   if (c.serial != w.serial || c.fork_generation != fork_generation()) [[unlikely]]
     claim_lane(w, c);
+  const std::uint64_t now = read_ticks();
+  if (now >= c.next_owner_check) [[unlikely]]
+    check_lane_owner(w, c, now);
   const NameId bot = w.bot;
   const std::uint32_t tid = c.tid;
-  auto fill = [&](Record& r) noexcept { fill_record(r, kind, name, value, severity, aux, bot, tid, flags, context); };
+  auto fill = [&](Record& r) noexcept { fill_record(r, now, kind, name, value, severity, aux, bot, tid, flags, context); };
   if (!c.on_shared) [[likely]]
     return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
   if (--c.shared_countdown == 0) {
@@ -226,7 +274,7 @@ RecordResult Writer::record(RecordKind kind, NameId name, double value, Severity
     claim_lane(w, c);
     if (!c.on_shared) return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
   }
-  return w.shared.try_push(fill) == MpscPush::Committed ? RecordResult::RecordedShared : RecordResult::Dropped;
+  return w.shared.try_push(fill, c.me) == MpscPush::Committed ? RecordResult::RecordedShared : RecordResult::Dropped;
 }
 
 NameId Writer::name(NameKind kind, std::string_view text) noexcept {

@@ -5,7 +5,7 @@
 // memory, validates every field (validate_record) and hands valid records to
 // handler.on_record(record, source) and invalid ones to handler.on_malformed(fault, record,
 // source). One call does bounded work; what to do when it returns 0 is the caller's idle
-// strategy. reclaim_dead_lanes() frees lanes whose owner process is gone, once drained.
+// strategy. reclaim_dead_lanes() frees lanes whose owning thread is proven dead, once drained.
 //
 // Thread safety: one Drainer per segment, used by one thread (the single consumer).
 #pragma once
@@ -36,7 +36,9 @@ struct DrainStats {
   std::array<std::uint64_t, static_cast<std::size_t>(RecordFault::Count_)> malformed_by_fault{};
   std::uint64_t overrun = 0;        // SPSC positions skipped: tail more than a lap ahead (corruption)
   std::uint64_t shared_lost = 0;    // MPSC claims never committed, skipped after the timeout
-  std::uint64_t shared_corrupt = 0; // MPSC sequence words no honest producer writes
+  std::uint64_t shared_corrupt = 0; // MPSC sequence words no honest producer writes, records failing their check
+  std::uint64_t shared_tombstones_freed = 0;    // abandoned claims released by their claimant or freed when it died
+  std::uint64_t shared_tombstones_expired = 0;  // ...freed after the abandon timeout instead
   std::uint64_t lanes_reclaimed = 0;
 
   DrainStats& operator+=(const DrainStats& o) noexcept {
@@ -46,6 +48,8 @@ struct DrainStats {
     overrun += o.overrun;
     shared_lost += o.shared_lost;
     shared_corrupt += o.shared_corrupt;
+    shared_tombstones_freed += o.shared_tombstones_freed;
+    shared_tombstones_expired += o.shared_tombstones_expired;
     lanes_reclaimed += o.lanes_reclaimed;
     return *this;
   }
@@ -53,7 +57,9 @@ struct DrainStats {
 
 struct DrainOptions {
   std::uint64_t batch = 256;                             // records per lane per visit
-  std::uint64_t shared_stuck_timeout_ns = 1'000'000'000; // skip an uncommitted MPSC claim after this
+  std::uint64_t shared_stuck_timeout_ns = 1'000'000'000; // abandon an uncommitted MPSC claim after this
+  // ...and free its tombstone after this if its claimant is not proven dead first.
+  std::uint64_t shared_abandon_timeout_ns = MpscConsumer::kDefaultAbandonTimeoutNs;
 };
 
 class Drainer {
@@ -62,8 +68,9 @@ class Drainer {
       : segment_(&segment),
         options_(options),
         name_capacity_(segment.geometry().name_capacity),
-        shared_(&segment.mpsc(), segment.mpsc_seq(), segment.mpsc_records(), segment.geometry().mpsc_capacity,
-                options.shared_stuck_timeout_ns) {
+        shared_(&segment.mpsc(), segment.mpsc_slots(), segment.mpsc_records(), segment.geometry().mpsc_capacity,
+                options.shared_stuck_timeout_ns, options.shared_abandon_timeout_ns),
+        pid_ns_(current_pid_namespace()) {
     const std::uint32_t n = segment.geometry().lane_count;
     lanes_.reserve(n);
     for (std::uint32_t i = 0; i < n; ++i)
@@ -90,45 +97,52 @@ class Drainer {
       const auto r = shared_.poll([&](const Record& rec) { dispatch(handler, rec, source, stats); }, budget, now_ns);
       stats.shared_lost += r.lost;
       stats.shared_corrupt += r.corrupt;
+      stats.shared_tombstones_freed += r.tombstones_freed;
+      stats.shared_tombstones_expired += r.tombstones_expired;
     }
     return stats;
   }
 
-  // Frees lanes whose owner process is gone and whose records were all drained. A lane of a
-  // dead owner that still holds records is left for a later call (after the next poll).
+  // Frees lanes whose owning thread is proven dead (process_info.hpp: thread_liveness) and
+  // whose records were all drained. "Cannot tell" — /proc unreadable, a start time not yet
+  // published, an owner in another PID namespace — never frees a lane: a live writer would
+  // then share its SPSC lane with the next claimant. A lane of a dead owner that still holds
+  // records is left for a later call (after the next poll).
   std::uint64_t reclaim_dead_lanes() noexcept {
     std::uint64_t reclaimed = 0;
-    // Each owner process is looked up in /proc once per pass, however many lanes it holds.
-    struct Checked {
-      std::uint32_t pid;
-      std::uint64_t start;
-      bool alive;
-    };
-    std::array<Checked, 16> checked{};
-    std::size_t checked_count = 0;
-    auto alive = [&](std::uint32_t pid, std::uint64_t start) {
-      for (std::size_t k = 0; k < checked_count; ++k)
-        if (checked[k].pid == pid && checked[k].start == start) return checked[k].alive;
-      const bool a = process_alive(pid, start);
-      checked[checked_count % checked.size()] = Checked{pid, start, a};
-      if (checked_count < checked.size()) ++checked_count;
-      return a;
-    };
+    std::uint32_t foreign = 0;
     for (std::uint32_t i = 0; i < lanes_.size(); ++i) {
       LaneControl& lane = segment_->lane(i);
-      // Pairs with the writer's acquire CAS on claim; we read the owner's start time after it.
+      // Pairs with the writer's acquire CAS on claim; we read its identity after it.
       std::uint64_t owner = lane.owner.load(std::memory_order_acquire);
       if (owner == 0) continue;
-      const std::uint64_t start = lane.owner_start_time.load(std::memory_order_relaxed);
-      if (alive(owner_pid(owner), start)) continue;
-      if (lane.tail.load(std::memory_order_acquire) != lane.head.load(std::memory_order_relaxed)) continue;
+      const std::uint64_t start = lane.owner_start_time.load(std::memory_order_acquire);
+      const std::uint64_t ns = lane.owner_pid_ns.load(std::memory_order_acquire);
+      // A new owner's identity must not be judged against the old owner word: re-check.
+      if (lane.owner.load(std::memory_order_acquire) != owner) continue;
+      if (ns != 0 && ns != pid_ns_) {
+        ++foreign;
+        continue;
+      }
+      if (ns == 0 || thread_liveness(owner_pid(owner), owner_tid(owner), start) != Liveness::Dead) continue;
+      if (lane.tail.load(std::memory_order_acquire) != lanes_[i].head()) continue;
       lane.owner_start_time.store(0, std::memory_order_relaxed);
+      lane.owner_pid_ns.store(0, std::memory_order_relaxed);
       // Frees the lane (pairs with the next claimant's acquire CAS); fails harmlessly if the
       // owner word changed meanwhile.
       if (lane.owner.compare_exchange_strong(owner, 0, std::memory_order_release, std::memory_order_relaxed)) ++reclaimed;
     }
+    foreign_lanes_ = foreign;
     return reclaimed;
   }
+
+  // Lanes whose owner is in another PID namespace, as of the last reclaim_dead_lanes(): this
+  // reader cannot tell whether those threads live, so their lanes are never reclaimed.
+  [[nodiscard]] std::uint32_t foreign_lanes() const noexcept { return foreign_lanes_; }
+
+  // Consumer positions, this reader's own (published to the segment, never read back).
+  [[nodiscard]] std::uint64_t lane_head(std::uint32_t lane) const noexcept { return lanes_[lane].head(); }
+  [[nodiscard]] std::uint64_t shared_head() const noexcept { return shared_.head(); }
 
  private:
   template <typename Handler>
@@ -149,7 +163,9 @@ class Drainer {
   std::uint32_t name_capacity_;
   std::vector<SpscConsumer> lanes_;
   MpscConsumer shared_;
+  std::uint64_t pid_ns_;
   std::uint32_t next_lane_ = 0;
+  std::uint32_t foreign_lanes_ = 0;
 };
 
 // Convenience for tests and tools: drains until the segment is empty (or max_records),

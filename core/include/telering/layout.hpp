@@ -8,7 +8,7 @@
 //    line 3  writer-side counters                     — written by writers (atomic RMW)
 //  lanes_offset                   Lane[lane_count], each:
 //            LaneControl (owner line | producer line | consumer line) + Record[lane_capacity]
-//  mpsc_offset                    MpscControl + uint64 seq[mpsc_capacity] + Record[mpsc_capacity]
+//  mpsc_offset                    MpscControl + MpscSlot[mpsc_capacity] + Record[mpsc_capacity]
 //  names_offset                   NameEntry[name_capacity]          (open addressing, id = index)
 //  board_offset                   BoardHeader + BoardEntry[name_capacity] (indexed by name id)
 //  report_offset                  ReportPageHeader + report_bytes bytes
@@ -35,7 +35,7 @@ namespace telering {
 
 inline constexpr std::size_t kCacheLine = 64;
 inline constexpr std::uint64_t kSegmentMagic = 0x474E495245454C54ULL;  // "TELERING" little-endian
-inline constexpr std::uint32_t kLayoutVersion = 2;
+inline constexpr std::uint32_t kLayoutVersion = 3;
 inline constexpr std::uint64_t kReadyWord = 0x5245414459ULL;           // "READY"
 
 // Geometry chosen when a segment is created. Defaults fit in < 16 MiB (see tests).
@@ -95,18 +95,20 @@ struct alignas(kCacheLine) SegmentHeader {
   std::atomic<std::uint32_t> reader_generation;   // bumped at each reader attach
   std::atomic<std::uint64_t> reader_start_time;   // /proc starttime of reader_pid
   std::atomic<std::uint64_t> reader_heartbeat_ns;
+  std::atomic<std::uint64_t> reader_pid_ns;       // the reader's PID namespace (process_info.hpp)
 
   // Written by writers (atomic RMW, rare events only — never on the recording path).
   alignas(kCacheLine) std::atomic<std::uint64_t> lane_claims;       // successful lane claims
   std::atomic<std::uint64_t> lane_claim_failures;                    // no free lane: fell back to MPSC
   std::atomic<std::uint64_t> name_table_full;                        // interning refused: table full
   std::atomic<std::uint64_t> next_command_id;                        // last command id handed out
+  std::atomic<std::uint64_t> lanes_lost;                             // a writer found its lane owned by another and moved
 };
 static_assert(offsetof(SegmentHeader, identity) == 0);
 inline constexpr std::size_t kHeaderBytes = 4096;
 static_assert(sizeof(SegmentHeader) <= kHeaderBytes);
 
-// Owner word of a lane: (pid << 32) | tid; 0 = free.
+// Owner word of a lane or of a claim: (pid << 32) | tid; 0 = free.
 [[nodiscard]] constexpr std::uint64_t make_owner(std::uint32_t pid, std::uint32_t tid) noexcept {
   return (static_cast<std::uint64_t>(pid) << 32) | tid;
 }
@@ -116,12 +118,15 @@ static_assert(sizeof(SegmentHeader) <= kHeaderBytes);
 // Control block of one SPSC lane; the lane's records follow it.
 struct LaneControl {
   // Owner line: claimed by a writer thread with CAS 0 -> owner (acquire), released with a
-  // release store of 0 after start_time is cleared; the reader clears it the same way for a
-  // dead owner whose lane it has drained. start_time is written after the claim, so a reader
-  // sees either 0 (check the pid only) or the new owner's value — never a previous owner's.
+  // release CAS owner -> 0 after start_time is cleared; the reader frees it the same way once
+  // the owning thread is proven dead (process_info.hpp: thread_liveness) and its lane is
+  // drained. start_time and pid_ns are written after the claim: a reader that sees 0 in
+  // either cannot tell, and never frees the lane on that. It re-reads owner after them, so a
+  // new owner's start time is never judged against an old owner word.
   alignas(kCacheLine) std::atomic<std::uint64_t> owner;
-  std::atomic<std::uint64_t> owner_start_time;  // /proc/<pid>/stat starttime, 0 = not yet known
+  std::atomic<std::uint64_t> owner_start_time;  // the owning thread's start time, 0 = not yet known
   std::atomic<std::uint64_t> generation;        // bumped on every claim (for telering-stat)
+  std::atomic<std::uint64_t> owner_pid_ns;      // the owner's PID namespace, 0 = not yet known
 
   // Producer line: written only by the owning writer thread.
   // tail: next position to write, published with release after the record is complete, so
@@ -139,18 +144,29 @@ static_assert(sizeof(LaneControl) == 3 * kCacheLine);
 static_assert(offsetof(LaneControl, tail) == kCacheLine);
 static_assert(offsetof(LaneControl, head) == 2 * kCacheLine);
 
-// Control block of the shared multi-producer lane (Vyukov bounded queue with per-slot
-// sequence words). seq[i] == pos: free for position pos; == pos + 1: committed;
-// == pos + capacity: consumed (free for the next lap).
+// Control block of the shared multi-producer lane (ring_mpsc.hpp has the protocol).
 struct MpscControl {
   // Written by producers (CAS to claim a position, atomic add to count drops).
   alignas(kCacheLine) std::atomic<std::uint64_t> tail;
-  std::atomic<std::uint64_t> dropped;
-  // Written by the reader only.
+  std::atomic<std::uint64_t> dropped;  // full, or a tombstone in the way
+  std::atomic<std::uint64_t> gave_up;  // tail kept moving or a sequence word was garbage
+  // Published by the reader (its own copies; it never reads them back).
   alignas(kCacheLine) std::atomic<std::uint64_t> head;
-  std::atomic<std::uint64_t> lost;  // claimed but never committed (claimant died): skipped
+  std::atomic<std::uint64_t> lost;  // claims abandoned after the stuck timeout
 };
 static_assert(sizeof(MpscControl) == 2 * kCacheLine);
+
+// One slot's control line of the shared lane: its sequence word (ring_mpsc.hpp) and, written
+// by the claimant between its claim and its commit, who claimed it and the check word of
+// the record. One line per slot: producers of neighbouring positions do not share one.
+struct MpscSlot {
+  alignas(kCacheLine) std::atomic<std::uint64_t> seq;
+  std::atomic<std::uint64_t> claimant;             // make_owner(pid, tid); 0 = unknown or consumed
+  std::atomic<std::uint64_t> claimant_start_time;  // that thread's start time
+  std::atomic<std::uint64_t> claimant_pid_ns;      // its PID namespace
+  std::atomic<std::uint64_t> check;                // mpsc_check(record, position)
+};
+static_assert(sizeof(MpscSlot) == kCacheLine);
 
 enum class NameKind : std::uint8_t {
   Bot = 1,
@@ -165,20 +181,31 @@ enum class NameKind : std::uint8_t {
 inline constexpr std::uint8_t kMaxNameKind = 8;
 inline constexpr std::size_t kMaxNameLength = 52;
 
-// One interned name. state: 0 empty, 1 being written by the claimant, 2 ready (release,
-// after every other field). Entry 0 is never used: id 0 means "no name".
+// One interned name. `tag` is its state and what it is for, in one word, so that a thread
+// interning a name waits only on an entry being written for the same (kind, hash), and so
+// that a claimant's publish is one CAS that fails if its claim was abandoned meanwhile:
+//   bits 0-7 state (kNameEmpty, kNameWriting, kNameReady, kNameAbandoned), bits 8-15 kind,
+//   bits 32-63 hash (name_table.hpp: name_hash). An empty entry is all zero.
+// Writing -> Ready by the claimant (release, after length and text); Writing -> Abandoned by
+// an interner of the same name that waited too long (the slot is then skipped for ever).
+// Entry 0 is never used: id 0 means "no name".
 struct NameEntry {
-  std::atomic<std::uint32_t> state;
-  NameKind kind;
+  std::atomic<std::uint64_t> tag;
   std::uint8_t length;
-  std::uint16_t reserved;
-  std::uint32_t hash;
+  std::uint8_t reserved[3];
   char text[kMaxNameLength];
 };
 static_assert(sizeof(NameEntry) == 64);
 inline constexpr std::uint32_t kNameEmpty = 0;
 inline constexpr std::uint32_t kNameWriting = 1;
 inline constexpr std::uint32_t kNameReady = 2;
+inline constexpr std::uint32_t kNameAbandoned = 3;
+[[nodiscard]] constexpr std::uint64_t name_tag(std::uint32_t state, NameKind kind, std::uint32_t hash) noexcept {
+  return std::uint64_t{hash} << 32 | std::uint64_t{static_cast<std::uint8_t>(kind)} << 8 | state;
+}
+[[nodiscard]] constexpr std::uint32_t tag_state(std::uint64_t tag) noexcept { return static_cast<std::uint32_t>(tag & 0xFF); }
+[[nodiscard]] constexpr std::uint8_t tag_kind(std::uint64_t tag) noexcept { return static_cast<std::uint8_t>(tag >> 8); }
+[[nodiscard]] constexpr std::uint32_t tag_hash(std::uint64_t tag) noexcept { return static_cast<std::uint32_t>(tag >> 32); }
 
 // Circuit-breaker states (resilience4j's). Values are the shared-memory contract.
 enum class BreakerState : std::uint8_t { Closed = 0, Open = 1, HalfOpen = 2, ForcedOpen = 3, Disabled = 4 };
@@ -319,7 +346,7 @@ static_assert(std::is_standard_layout_v<LaneControl>);
   o.lanes = kHeaderBytes;
   o.lane_stride = align_up(sizeof(LaneControl) + std::uint64_t{g.lane_capacity} * kRecordSize, kCacheLine);
   o.mpsc = align_up(o.lanes + o.lane_stride * g.lane_count, kPage);
-  const std::uint64_t mpsc_bytes = sizeof(MpscControl) + std::uint64_t{g.mpsc_capacity} * (8 + kRecordSize);
+  const std::uint64_t mpsc_bytes = sizeof(MpscControl) + std::uint64_t{g.mpsc_capacity} * (sizeof(MpscSlot) + kRecordSize);
   o.names = align_up(o.mpsc + mpsc_bytes, kPage);
   o.board = align_up(o.names + std::uint64_t{g.name_capacity} * sizeof(NameEntry), kPage);
   o.report = align_up(o.board + sizeof(BoardHeader) + std::uint64_t{g.name_capacity} * sizeof(BoardEntry), kPage);

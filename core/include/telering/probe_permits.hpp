@@ -128,7 +128,7 @@ class ProbePermitPool {
  private:
   struct Lease {
     std::uint64_t owner = 0;       // the holder this lease is for
-    std::uint64_t start_time = 0;  // its process start time when first seen (0: already gone)
+    std::uint64_t start_time = 0;  // its thread's start time when first seen (0: could not be read)
     std::uint64_t until_ns = 0;
   };
   // Moves the slot to busy, rewrites it for `breaker` (0 = none), bumps its epoch and frees it.

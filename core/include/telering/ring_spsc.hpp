@@ -61,10 +61,15 @@ class SpscProducer {
 };
 
 // The reader's side of one lane. Not thread-safe: one consumer per lane (the reader).
+// Its position lives in its own memory: read from the lane once, where the previous reader
+// stopped, then only published (a writer may scribble the shared word; we never read it back).
 class SpscConsumer {
  public:
   SpscConsumer(LaneControl* control, const Record* records, std::uint32_t capacity) noexcept
-      : control_(control), records_(records), capacity_(capacity) {}
+      : control_(control), records_(records), capacity_(capacity), head_(control->head.load(std::memory_order_relaxed)) {}
+
+  // The next position this consumer reads.
+  [[nodiscard]] std::uint64_t head() const noexcept { return head_; }
 
   struct PollResult {
     std::uint64_t delivered = 0;
@@ -77,7 +82,7 @@ class SpscConsumer {
   template <typename OnRecord>
   PollResult poll(OnRecord&& on_record, std::uint64_t max_records) noexcept {
     PollResult result;
-    std::uint64_t head = control_->head.load(std::memory_order_relaxed);  // our own word
+    std::uint64_t head = head_;
     // Pairs with the producer's release store of tail.
     const std::uint64_t tail = control_->tail.load(std::memory_order_acquire);
     if (tail == head) return result;
@@ -93,8 +98,9 @@ class SpscConsumer {
       const Record copy = records_[(head + i) & mask];  // copy first: validate what we hold
       on_record(copy);
     }
+    head_ = head + n;
     // Releases the slots to the producer (pairs with its acquire refresh of head_cache).
-    control_->head.store(head + n, std::memory_order_release);
+    control_->head.store(head_, std::memory_order_release);
     result.delivered = n;
     return result;
   }
@@ -103,6 +109,7 @@ class SpscConsumer {
   LaneControl* control_;
   const Record* records_;
   std::uint64_t capacity_;
+  std::uint64_t head_;
 };
 
 }  // namespace telering

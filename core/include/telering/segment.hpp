@@ -85,12 +85,12 @@ class Segment {
     return reinterpret_cast<Record*>(reinterpret_cast<std::byte*>(&lane(index)) + sizeof(LaneControl));
   }
   [[nodiscard]] MpscControl& mpsc() const noexcept { return *reinterpret_cast<MpscControl*>(base_ + offsets_.mpsc); }
-  [[nodiscard]] std::atomic<std::uint64_t>* mpsc_seq() const noexcept {
-    return reinterpret_cast<std::atomic<std::uint64_t>*>(base_ + offsets_.mpsc + sizeof(MpscControl));
+  [[nodiscard]] MpscSlot* mpsc_slots() const noexcept {
+    return reinterpret_cast<MpscSlot*>(base_ + offsets_.mpsc + sizeof(MpscControl));
   }
   [[nodiscard]] Record* mpsc_records() const noexcept {
     return reinterpret_cast<Record*>(base_ + offsets_.mpsc + sizeof(MpscControl) +
-                                     std::uint64_t{geometry().mpsc_capacity} * 8);
+                                     std::uint64_t{geometry().mpsc_capacity} * sizeof(MpscSlot));
   }
   [[nodiscard]] NameEntry* names() const noexcept { return reinterpret_cast<NameEntry*>(base_ + offsets_.names); }
   [[nodiscard]] BoardHeader& board() const noexcept { return *reinterpret_cast<BoardHeader*>(base_ + offsets_.board); }

@@ -137,6 +137,7 @@ class ReaderLoop {
   std::uint64_t next_record_flush_ns_ = 0;
   std::vector<ExternalAction> external_;  // reused take() buffer (options_.alertmanager)
   std::uint64_t identity_repairs_ = 0;
+  bool foreign_lanes_logged_ = false;
 };
 
 }  // namespace telering::reader

@@ -52,10 +52,11 @@ enum class ReaderState : std::uint8_t {
 };
 
 enum class OwnerState : std::uint8_t {
-  Alive,       // process running (same start time) and thread present
-  ThreadGone,  // process running, owning thread no longer exists (lane not released)
+  Alive,       // owning thread running (same start time)
+  ThreadGone,  // process running, owning thread gone (or tid reused): reclaimed once drained
   Dead,        // process gone (or pid reused): the reader reclaims the lane once drained
   Corrupt,     // owner word out of range
+  Unknown,     // cannot tell (no /proc access, identity not yet published): never reclaimed
 };
 
 struct LaneStats {
