@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <future>
 #include <set>
 #include <thread>
 #include <vector>
@@ -89,6 +91,80 @@ TEST(NameTable, ConcurrentInternOfSameNamesGivesOneIdEach) {
     distinct.insert(got[0][i]);
   }
   EXPECT_EQ(distinct.size(), static_cast<std::size_t>(kNames));
+}
+
+// The slot where a new name of this hash is claimed in an empty table.
+std::uint32_t home_slot(const NameTable& table, NameKind kind, std::string_view text) {
+  const std::uint32_t i = name_hash(kind, text) & (table.capacity() - 1);
+  return i == 0 ? 1 : i;
+}
+
+// Stalls one chosen thread inside intern(), between writing its entry and publishing it.
+struct InternStall {
+  static inline std::atomic<std::thread::id> stalled{};
+  static inline std::promise<void> reached;
+  static inline std::shared_future<void> resume;
+  static void hook() {
+    if (std::this_thread::get_id() != stalled.load()) return;
+    reached.set_value();
+    resume.wait();
+  }
+  std::promise<void> release;
+  InternStall() {
+    reached = {};
+    resume = release.get_future().share();
+    detail::g_intern_pause = &hook;
+  }
+  ~InternStall() { detail::g_intern_pause = nullptr; }
+};
+
+TEST(NameTable, AStalledInternerDoesNotGiveItsNameASecondId) {
+  Table t;
+  NameTable impatient{t.segment.names(), t.segment.geometry().name_capacity, std::chrono::milliseconds(5)};
+  InternStall stall;
+  std::future<void> reached = InternStall::reached.get_future();
+  NameId stalled_id = kNoName;
+  std::thread slow([&] {
+    InternStall::stalled = std::this_thread::get_id();
+    stalled_id = t.table.intern(NameKind::Component, "kucoin-futures");
+  });
+  reached.wait();  // the slow interner holds its slot in the writing state
+  // Another interner of the same name gives up on it after its wait and claims the name.
+  const NameId id = impatient.intern(NameKind::Component, "kucoin-futures");
+  ASSERT_NE(id, kNoName);
+  stall.release.set_value();
+  slow.join();
+  EXPECT_EQ(stalled_id, id) << "the stalled claimant's publish must fail and find the name";
+  EXPECT_EQ(t.table.find(NameKind::Component, "kucoin-futures"), id);
+  const std::uint32_t home = home_slot(t.table, NameKind::Component, "kucoin-futures");
+  EXPECT_EQ(tag_state(t.segment.names()[home].tag.load()), kNameAbandoned);
+}
+
+TEST(NameTable, ADeadClaimantDelaysOnlyInternersOfItsOwnName) {
+  Table t;
+  // A claimant of another name died in the writing state on our name's first slot.
+  const std::uint32_t home = home_slot(t.table, NameKind::Endpoint, "/api/v1/orders");
+  t.segment.names()[home].tag.store(name_tag(kNameWriting, NameKind::Endpoint, name_hash(NameKind::Endpoint, "x")));
+  // With a wait this long, an interner that waited on a different name would hang the test.
+  NameTable patient{t.segment.names(), t.segment.geometry().name_capacity, std::chrono::hours(1)};
+  const NameId id = patient.intern(NameKind::Endpoint, "/api/v1/orders");
+  EXPECT_NE(id, kNoName);
+  EXPECT_NE(id, home);
+  EXPECT_EQ(patient.find(NameKind::Endpoint, "/api/v1/orders"), id);
+}
+
+TEST(NameTable, ADeadClaimantOfTheSameNameIsAbandonedOnce) {
+  Table t;
+  const std::uint32_t home = home_slot(t.table, NameKind::Bot, "bot-7");
+  t.segment.names()[home].tag.store(name_tag(kNameWriting, NameKind::Bot, name_hash(NameKind::Bot, "bot-7")));
+  NameTable impatient{t.segment.names(), t.segment.geometry().name_capacity, std::chrono::milliseconds(5)};
+  const NameId id = impatient.intern(NameKind::Bot, "bot-7");
+  ASSERT_NE(id, kNoName);
+  EXPECT_NE(id, home);
+  EXPECT_EQ(tag_state(t.segment.names()[home].tag.load()), kNameAbandoned);
+  // Later interners pass the abandoned slot without waiting (an hour would hang the test).
+  NameTable patient{t.segment.names(), t.segment.geometry().name_capacity, std::chrono::hours(1)};
+  EXPECT_EQ(patient.intern(NameKind::Bot, "bot-7"), id);
 }
 
 TEST(NameTable, ReadRejectsCorruptEntries) {

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -317,6 +318,36 @@ TEST(ReaderTakeover, BackoffDeadlineInTicksDoesNotDriftWithTheSegmentsAge) {
   const double seconds_left = static_cast<double>(static_cast<std::int64_t>(ticks - after.ticks)) * truth.ns_per_tick / 1e9;
   const double wanted = static_cast<double>(h.w.board().snapshot(type).backoff_until_ns - after.ns) / 1e9;
   EXPECT_NEAR(seconds_left, wanted, 0.25) << "deadline in ticks drifted from the one in ns";
+}
+
+// --- accounting across a reader crash ---------------------------------------------------
+
+TEST(ReaderTakeover, RecordsAKilledReaderDrainedAfterItsLastSnapshotAreCounted) {
+  Host h;
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("telering-lost-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ReaderConfig config;
+  config.state_file = (dir / "reader.state").string();
+  std::uint64_t now = monotonic_ns();
+  {
+    ReaderLoop killed(h.segment(), config, quiet());
+    for (int i = 0; i < 10; ++i) ASSERT_EQ(h.w.scan_time(1.0), RecordResult::Recorded);
+    killed.drain_all(now);
+    killed.save_snapshot(now, true);
+    for (int i = 0; i < 7; ++i) ASSERT_EQ(h.w.scan_time(1.0), RecordResult::Recorded);
+    killed.drain_all(now);  // drained, then "killed": no snapshot holds these 7
+  }
+  {
+    ReaderLoop next(h.segment(), config, quiet());
+    ASSERT_TRUE(next.restored());
+    EXPECT_EQ(next.drain_stats().lost_to_reader_crash, 7u);
+    next.save_snapshot(now, true);  // a clean stop
+  }
+  ReaderLoop after_clean_stop(h.segment(), config, quiet());
+  ASSERT_TRUE(after_clean_stop.restored());
+  EXPECT_EQ(after_clean_stop.drain_stats().lost_to_reader_crash, 0u);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(TickClock, AnchorsAtTheLatestSampleAndMeasuresTheRateOverTheSpan) {

@@ -128,6 +128,7 @@ struct MetricsCollector::Families {
         lane_fill(BuildGauge().Name("telering_lane_fill_ratio").Help("Fill of the lane (0..1) when the snapshot was taken").Register(r)),
         lanes_in_use(BuildGauge().Name("telering_lanes_in_use").Help("SPSC lanes currently owned by a writer thread").Register(r)),
         shared_lost(BuildCounter().Name("telering_shared_lane_lost_records_total").Help("Shared-lane claims never committed (claimant died), skipped").Register(r)),
+        lost_to_reader_crash(BuildCounter().Name("telering_records_lost_to_reader_crash_total").Help("Records a killed reader drained after its last state snapshot (missing from the restored aggregates)").Register(r)),
         malformed(BuildCounter().Name("telering_malformed_records_total").Help("Records refused by validation, by fault").Register(r)),
         drained(BuildCounter().Name("telering_records_drained_total").Help("Valid records drained, by kind").Register(r)),
         unknown_names(BuildCounter().Name("telering_unknown_names_total").Help("Records naming no ready name-table entry of the right kind").Register(r)),
@@ -175,6 +176,7 @@ struct MetricsCollector::Families {
   Family<Gauge>& lane_fill;
   Family<Gauge>& lanes_in_use;
   Family<Counter>& shared_lost;
+  Family<Counter>& lost_to_reader_crash;
   Family<Counter>& malformed;
   Family<Counter>& drained;
   Family<Counter>& unknown_names;
@@ -354,6 +356,7 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
   }
   f.lanes_in_use.Add({}).Set(in_use);
   set_total(f.shared_lost.Add({}), static_cast<double>(loop.drained.shared_lost));
+  set_total(f.lost_to_reader_crash.Add({}), static_cast<double>(loop.drained.lost_to_reader_crash));
 
   // Engine counters.
   const EngineStats& s = engine.stats();

@@ -41,6 +41,13 @@ struct EngineHandler {
   void on_malformed(RecordFault f, const Record& r, const RecordSource& s) { engine.on_malformed(f, r, s); }
 };
 
+// Which segment instance a snapshot's drain positions belong to: a segment removed and
+// created again under the same name starts its positions over.
+nlohmann::json instance_of(const Segment& segment) {
+  const SegmentIdentity& id = segment.identity();
+  return {{"created_wall_ns", id.created_wall_ns}, {"creator_pid", id.creator_pid}};
+}
+
 }  // namespace
 
 ReaderLoop::ReaderLoop(const Segment& segment, ReaderConfig config, ReaderOptions options)
@@ -111,6 +118,7 @@ void ReaderLoop::restore(const std::string& path, std::uint64_t now_ns) {
   const TimeShift shift = TimeShift::between(snap.at, now);
   try {
     engine_->restore_state(snap.state, shift, now_ns);
+    count_lost_to_crash(snap.state);
     spdlog::info("state restored from {} (taken {:.1f} s ago, {} boot)", path,
                  static_cast<double>(now.wall_ns - snap.at.wall_ns) / 1e9, shift.same_boot ? "same" : "another");
   } catch (const std::exception& e) {
@@ -137,11 +145,45 @@ void ReaderLoop::save_snapshot(std::uint64_t now_ns, bool wait) {
   if (!snapshots_) return;
   const std::uint64_t start = monotonic_ns();
   nlohmann::json state = engine_->save_state();
+  state["drain"] = drain_positions();
   last_snapshot_build_ns_ = monotonic_ns() - start;
   snapshots_->submit(std::move(state),
                      SnapshotClock{now_ns, static_cast<std::int64_t>(now_ns) + wall_offset_ns_, SnapshotClock::now().boot_id});
   next_snapshot_ns_ = now_ns + ns(engine_->config().snapshot_interval);
   if (wait) snapshots_->flush();
+}
+
+// Where the drain stood when the state was built: every record before these positions is in
+// the state, none after. Built on the loop thread between polls, when each consumer's
+// position equals what it published.
+nlohmann::json ReaderLoop::drain_positions() const {
+  nlohmann::json lanes = nlohmann::json::array();
+  for (std::uint32_t i = 0; i < segment_->geometry().lane_count; ++i) lanes.push_back(drainer_.lane_head(i));
+  return {{"segment", instance_of(*segment_)}, {"lanes", std::move(lanes)}, {"shared", drainer_.shared_head()}};
+}
+
+// The previous reader drained past its last snapshot before it died: those records were
+// taken from the lanes (its published positions, where our drainer starts) but are not in
+// the state we restored. They cannot be read again (producers reuse the slots), so they are
+// counted — exact, given a snapshot of this segment instance.
+void ReaderLoop::count_lost_to_crash(const nlohmann::json& state) {
+  const auto it = state.find("drain");
+  if (it == state.end() || !it->is_object() || it->value("segment", nlohmann::json()) != instance_of(*segment_)) return;
+  const nlohmann::json& lanes = it->value("lanes", nlohmann::json::array());
+  const auto behind = [](std::uint64_t now, const nlohmann::json& saved) -> std::uint64_t {
+    if (!saved.is_number_unsigned()) return 0;
+    const std::uint64_t then = saved.get<std::uint64_t>();
+    return now > then ? now - then : 0;
+  };
+  std::uint64_t lost = 0;
+  for (std::uint32_t i = 0; i < segment_->geometry().lane_count && i < lanes.size(); ++i)
+    lost += behind(drainer_.lane_head(i), lanes[i]);
+  lost += behind(drainer_.shared_head(), it->value("shared", nlohmann::json()));
+  totals_.lost_to_reader_crash += lost;
+  if (lost != 0)
+    spdlog::warn("{} records were drained by the previous reader after its last snapshot and died with it (counted in "
+                 "telering_records_lost_to_reader_crash_total)",
+                 lost);
 }
 
 void ReaderLoop::anchor_clock(std::uint64_t now_ns) noexcept {

@@ -1,10 +1,15 @@
 // telering_soak — exact accounting under load with random SIGKILLs of writers and of the
-// consumer (issue 5, item 5). scripts/soak.sh runs it; one executable plays three roles:
+// consumer, writers frozen mid-claim, consumers started in pairs and killed mid-publish.
+// scripts/soak.sh runs it; one executable plays three roles:
 //
 //   telering_soak [--seconds N] [--seed S] [--writers W] [--threads T] [--lanes L] [--capacity C]
 //       the orchestrator: creates the segment and the account block, starts W writer
-//       processes and one consumer, SIGKILLs and restarts them at random (seeded), then stops
-//       everything cleanly, checks the accounting and prints a summary. Exit 1 on a mismatch.
+//       processes and consumers (always two at once: the reader lock lets one run), at
+//       random (seeded) SIGKILLs and restarts them, SIGSTOPs a writer that records into the
+//       shared lane for 1.5-3 s (longer than the consumer's stuck timeout: its claim is
+//       tombstoned under it), and SIGKILLs a consumer while it publishes its report page;
+//       then stops everything cleanly, checks the accounting and prints a summary. Exit 1 on
+//       a mismatch.
 //   telering_soak writer <segment> <launch> <threads> <seed>     (started by the orchestrator)
 //   telering_soak consumer <segment>                             (started by the orchestrator)
 //
@@ -29,6 +34,14 @@
 //    most one per killed thread, never one of a cleanly stopped thread. The shared lane's
 //    `lost` (claims skipped by the consumer) must be part of it.
 //  - No torn, malformed, overrun or corrupt record; every record's tid is its stream's.
+//  - One owner per lane: once a lane delivers a stream's record, no earlier stream of that
+//    lane ever appears on it again (two producers on an SPSC lane would interleave).
+//  - One consumer at a time: each consumer that holds the reader lock writes its pid to the
+//    account block and checks it stays there.
+//  - The consumer publishes a report page (every line holds the same publish number) and a
+//    board entry per poll; a consumer killed mid-publish leaves them odd. The next consumer
+//    normalises them (as the reader does at takeover): no torn report is ever read, and at
+//    the end the page reads and every board entry reads consistent.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -44,17 +57,22 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include "helpers/seq_payload.hpp"
 #include "telering/clock.hpp"
+#include "telering/decision_board.hpp"
 #include "telering/drain.hpp"
 #include "telering/layout.hpp"
 #include "telering/name_table.hpp"
 #include "telering/process_info.hpp"
+#include "telering/reader_lock.hpp"
+#include "telering/report_page.hpp"
 #include "telering/segment.hpp"
 #include "telering/writer.hpp"
 
@@ -80,6 +98,7 @@ struct alignas(64) StreamSlot {
   std::atomic<std::uint64_t> delivered[2];  // [own lane, shared lane]: count << 32 | next seq
   std::atomic<std::uint32_t> state;         // 0 never started, 1 recording, 2 finished cleanly
   std::atomic<std::uint32_t> tid;
+  std::atomic<std::uint32_t> on_shared;     // the thread's last record went to the shared lane
 };
 static_assert(sizeof(StreamSlot) == 64);
 
@@ -97,6 +116,12 @@ struct alignas(64) AccountControl {
   std::atomic<std::uint64_t> corrupt;
   std::atomic<std::uint64_t> duplicates;
   std::atomic<std::uint64_t> reclaimed;
+  std::atomic<std::uint64_t> two_owners;      // a lane delivered an earlier owner's record again
+  std::atomic<std::uint64_t> two_consumers;   // a consumer found another's pid while it held the lock
+  std::atomic<std::uint64_t> torn_reports;    // a report page read back inconsistent
+  std::atomic<std::uint64_t> lock_refusals;   // consumers that found the lock held and left
+  std::atomic<std::uint32_t> active_consumer; // pid of the consumer holding the reader lock
+  std::atomic<std::uint32_t> publishing;      // the consumer is inside a report publish
 };
 
 struct AccountBlock {
@@ -158,6 +183,7 @@ int run_writer(const std::string& segment, std::uint32_t launch, std::uint32_t t
           const auto r = writer.record(telering::RecordKind::Counter, metric, static_cast<double>(seq),
                                        telering::Severity::None, telering::kNoName, 0, {context, len});
           std::atomic_signal_fence(std::memory_order_seq_cst);
+          slot.on_shared.store(r == telering::RecordResult::RecordedShared ? 1 : 0, std::memory_order_relaxed);
           switch (r) {
             case telering::RecordResult::Recorded:
             case telering::RecordResult::RecordedShared: slot.recorded.store(++recorded, std::memory_order_relaxed); break;
@@ -179,6 +205,21 @@ int run_writer(const std::string& segment, std::uint32_t launch, std::uint32_t t
 
 struct ConsumerHandler {
   AccountBlock* acct;
+  // Per SPSC lane: the stream now writing it and the streams it had before (as launch *
+  // kMaxThreads + thread). Consumer-private: a restarted consumer starts with none.
+  std::vector<std::uint32_t> lane_stream;
+  std::vector<std::unordered_set<std::uint32_t>> lane_history;
+
+  void check_one_owner(std::uint32_t lane, std::uint32_t stream) {
+    if (lane >= lane_stream.size()) return;
+    std::uint32_t& current = lane_stream[lane];
+    if (current == stream) return;
+    if (lane_history[lane].count(stream) != 0) acct->control.two_owners.fetch_add(1, std::memory_order_relaxed);
+    if (current != kNoStream) lane_history[lane].insert(current);
+    current = stream;
+  }
+  static constexpr std::uint32_t kNoStream = ~0u;
+
   void on_record(const telering::Record& r, const telering::RecordSource& src) {
     AccountControl& c = acct->control;
     const auto p = telering::test::consistent_payload(r);
@@ -187,7 +228,9 @@ struct ConsumerHandler {
       c.torn.fetch_add(1, std::memory_order_relaxed);
       return;
     }
-    StreamSlot& slot = acct->streams[p->writer * kMaxThreads + p->thread];
+    const std::uint32_t stream = static_cast<std::uint32_t>(p->writer * kMaxThreads + p->thread);
+    StreamSlot& slot = acct->streams[stream];
+    if (src.lane != telering::kSharedLane) check_one_owner(src.lane, stream);
     if (r.thread_id != slot.tid.load(std::memory_order_relaxed)) c.wrong_tid.fetch_add(1, std::memory_order_relaxed);
     std::atomic<std::uint64_t>& word = slot.delivered[src.lane == telering::kSharedLane ? 1 : 0];
     const std::uint64_t w = word.load(std::memory_order_relaxed);
@@ -212,6 +255,55 @@ bool segment_empty(const telering::Segment& seg) {
   return m.tail.load(std::memory_order_relaxed) == m.head.load(std::memory_order_relaxed);
 }
 
+constexpr int kExitLockHeld = 3;
+
+// The consumer's stand-in for the reader's publishing: a report page whose lines all carry
+// the same publish number (a torn copy mixes two) and one board entry.
+class Publisher {
+ public:
+  explicit Publisher(const telering::Segment& seg)
+      : page_(&seg.report(), seg.report_payload(), seg.geometry().report_bytes),
+        board_(&seg.board(), seg.board_entries(), seg.geometry().name_capacity),
+        text_(seg.geometry().report_bytes - kLine, '\n') {}
+
+  // What the reader does when it takes a segment over; true if the page then reads whole.
+  bool takeover_consistent() {
+    page_.normalise();
+    (void)board_.normalise_versions();
+    return page_consistent(page_, nullptr);
+  }
+
+  void publish(std::uint64_t now) {
+    ++number_;
+    char line[kLine + 1];
+    std::snprintf(line, sizeof line, "publish %020" PRIu64 "\n", number_);  // kLine bytes
+    for (std::size_t at = 0; at + kLine <= text_.size(); at += kLine) std::memcpy(text_.data() + at, line, kLine);
+    (void)page_.publish(text_, telering::HealthStatus::Healthy, now);
+    (void)board_.set_health(kBoardId, number_ % 2 ? telering::HealthStatus::Healthy : telering::HealthStatus::Warning);
+  }
+
+  static constexpr std::size_t kLine = 29;
+  static constexpr telering::NameId kBoardId = 1;
+
+  // The page reads (or was never published) and every line holds one publish number.
+  static bool page_consistent(const telering::ReportPage& page, bool* published) {
+    telering::ReportPage::Snapshot snap;
+    const bool read = page.read(snap);
+    if (published) *published = read;
+    if (!read) return true;
+    const std::string_view text = snap.text;
+    for (std::size_t at = kLine; at + kLine <= text.size(); at += kLine)
+      if (text.compare(at, kLine, text.substr(0, kLine)) != 0) return false;
+    return true;
+  }
+
+ private:
+  telering::ReportPage page_;
+  telering::BoardWriter board_;
+  std::string text_;
+  std::uint64_t number_ = 0;
+};
+
 int run_consumer(const std::string& segment) {
   AccountBlock* acct = map_account(segment, false);
   AccountControl& c = acct->control;
@@ -220,17 +312,38 @@ int run_consumer(const std::string& segment) {
   so.name = segment;
   so.create = false;
   const telering::Segment seg = telering::Segment::open(so);
+  std::optional<telering::ReaderLock> lock;
+  try {
+    lock.emplace(seg);
+  } catch (const telering::SegmentError&) {
+    c.lock_refusals.fetch_add(1, std::memory_order_relaxed);
+    return kExitLockHeld;  // the other consumer of the pair holds the segment
+  }
+  const auto me = static_cast<std::uint32_t>(::getpid());
+  c.active_consumer.store(me, std::memory_order_relaxed);
+  Publisher publisher(seg);
+  if (!publisher.takeover_consistent()) c.torn_reports.fetch_add(1, std::memory_order_relaxed);
   telering::DrainOptions options;
   options.batch = kBatch;
   options.shared_stuck_timeout_ns = kStuckTimeoutNs;
   telering::Drainer drainer(seg, options);
-  ConsumerHandler handler{acct};
-  std::uint64_t next_reclaim = 0;
+  ConsumerHandler handler{acct, std::vector<std::uint32_t>(seg.geometry().lane_count, ConsumerHandler::kNoStream),
+                          std::vector<std::unordered_set<std::uint32_t>>(seg.geometry().lane_count)};
+  std::uint64_t next_reclaim = 0, next_publish = 0;
   for (;;) {
     const std::uint64_t now = telering::monotonic_ns();
     const telering::DrainStats s = drainer.poll(handler, 4096, now);
     if (s.overrun) c.overrun.fetch_add(s.overrun, std::memory_order_relaxed);
     if (s.shared_corrupt) c.corrupt.fetch_add(s.shared_corrupt, std::memory_order_relaxed);
+    if (c.active_consumer.load(std::memory_order_relaxed) != me) c.two_consumers.fetch_add(1, std::memory_order_relaxed);
+    if (now >= next_publish) {
+      c.publishing.store(1, std::memory_order_relaxed);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      publisher.publish(now);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      c.publishing.store(0, std::memory_order_relaxed);
+      next_publish = now + 1'000'000;
+    }
     if (now >= next_reclaim) {
       c.reclaimed.fetch_add(drainer.reclaim_dead_lanes(), std::memory_order_relaxed);
       next_reclaim = now + 20'000'000;
@@ -255,6 +368,8 @@ struct Launch {
   bool running = false;
   bool killed = false;
   int status = 0;
+  std::chrono::steady_clock::time_point stopped_until{};  // SIGSTOPped until then (or not)
+  bool stopped = false;
 };
 
 std::string self_exe() {
@@ -313,7 +428,7 @@ int run_orchestrator(int argc, char** argv) {
   g.lane_capacity = 1024;
   g.mpsc_capacity = 1024;
   g.name_capacity = 256;
-  g.report_bytes = 16 * 1024;
+  g.report_bytes = 256 * 1024;  // the default: a publish takes long enough to be killed in
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i];
     const std::uint64_t v = std::strtoull(argv[i + 1], nullptr, 0);
@@ -364,8 +479,9 @@ int run_orchestrator(int argc, char** argv) {
 
   std::vector<Launch> launches;
   std::vector<std::int64_t> slot_launch(writers, -1);  // running launch per slot, -1 = none
-  pid_t consumer = -1;
+  std::vector<pid_t> consumers;  // running consumer processes: the pair just started, or the one left
   std::uint64_t writer_kills = 0, consumer_kills = 0, consumer_exits_bad = 0, writer_exits_bad = 0;
+  std::uint64_t writer_stops = 0, kills_mid_publish = 0;
   auto start_writer = [&](std::uint32_t slot) {
     if (launches.size() >= kMaxLaunches) return;
     const auto launch = static_cast<std::uint32_t>(launches.size());
@@ -376,7 +492,26 @@ int run_orchestrator(int argc, char** argv) {
     launches.push_back(l);
     slot_launch[slot] = launch;
   };
-  auto start_consumer = [&] { consumer = spawn(exe, {"consumer", segment}); };
+  // Two at once, like two readers started together: the reader lock lets one in.
+  auto start_consumers = [&] {
+    for (int i = 0; i < 2; ++i) consumers.push_back(spawn(exe, {"consumer", segment}));
+  };
+  // Reaps consumers that exited: the one refused the lock is expected, any other exit is not.
+  auto reap_consumers = [&](bool blocking) {
+    std::erase_if(consumers, [&](pid_t pid) {
+      int status = 0;
+      if (::waitpid(pid, &status, blocking ? 0 : WNOHANG) != pid) return false;
+      if (!WIFEXITED(status) || WEXITSTATUS(status) != kExitLockHeld) {
+        ++consumer_exits_bad;
+        std::fprintf(stderr, "telering_soak: consumer pid %d exited by itself, status %d\n", pid, status);
+      }
+      return true;
+    });
+  };
+  auto resume = [&](Launch& l) {
+    if (l.stopped) ::kill(l.pid, SIGCONT);
+    l.stopped = false;
+  };
   auto kill_all = [&] {
     for (Launch& l : launches)
       if (l.running) {
@@ -384,13 +519,14 @@ int run_orchestrator(int argc, char** argv) {
         reap(l.pid);
         l.running = false;
       }
-    if (consumer > 0) {
-      ::kill(consumer, SIGKILL);
-      reap(consumer);
+    for (pid_t pid : consumers) {
+      ::kill(pid, SIGKILL);
+      reap(pid);
     }
+    consumers.clear();
   };
 
-  start_consumer();
+  start_consumers();
   for (std::uint32_t s = 0; s < writers; ++s) start_writer(s);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -405,12 +541,10 @@ int run_orchestrator(int argc, char** argv) {
         slot_launch[l.slot] = -1;
       }
     }
-    int cstatus = 0;
-    if (consumer > 0 && ::waitpid(consumer, &cstatus, WNOHANG) == consumer) {
-      ++consumer_exits_bad;
-      std::fprintf(stderr, "telering_soak: consumer exited by itself, status %d\n", cstatus);
-      consumer = -1;
-    }
+    reap_consumers(false);
+    const auto now = std::chrono::steady_clock::now();
+    for (Launch& l : launches)
+      if (l.running && l.stopped && now >= l.stopped_until) resume(l);
     const std::uint64_t dice = rng() % 100;
     if (dice < 35) {
       const std::uint32_t slot = static_cast<std::uint32_t>(rng() % writers);
@@ -420,24 +554,52 @@ int run_orchestrator(int argc, char** argv) {
         l.status = reap(l.pid);
         l.running = false;
         l.killed = true;
+        l.stopped = false;
         slot_launch[slot] = -1;
         ++writer_kills;
       }
-    } else if (dice < 43 && consumer > 0) {
-      ::kill(consumer, SIGKILL);
-      reap(consumer);
-      consumer = -1;
+    } else if (dice < 43 && !consumers.empty()) {
+      // Mid-publish when we can catch it: wait (bounded) for the consumer to be inside one.
+      const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+      while (acct->control.publishing.load(std::memory_order_relaxed) == 0 && std::chrono::steady_clock::now() < until) {
+      }
+      for (pid_t pid : consumers) ::kill(pid, SIGKILL);
+      if (seg.report().seq.load(std::memory_order_relaxed) & 1U) ++kills_mid_publish;
+      for (pid_t pid : consumers) reap(pid);
+      consumers.clear();
       ++consumer_kills;
+    } else if (dice < 53) {
+      // Freeze a writer whose thread records into the shared lane, longer than the consumer's
+      // stuck timeout: a claim it holds is tombstoned, its late commit must not land.
+      std::vector<Launch*> candidates;
+      for (std::int64_t i : slot_launch) {
+        if (i < 0 || launches[static_cast<std::size_t>(i)].stopped) continue;
+        Launch& l = launches[static_cast<std::size_t>(i)];
+        for (std::uint32_t t = 0; t < threads; ++t)
+          if (acct->streams[(&l - launches.data()) * kMaxThreads + t].on_shared.load(std::memory_order_relaxed)) {
+            candidates.push_back(&l);
+            break;
+          }
+      }
+      if (!candidates.empty()) {
+        Launch& l = *candidates[rng() % candidates.size()];
+        ::kill(l.pid, SIGSTOP);
+        l.stopped = true;
+        l.stopped_until = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500 + rng() % 1501);
+        ++writer_stops;
+      }
     }
     // Restarts: a killed writer or consumer comes back on a later turn (or this one), so
     // lanes fill and drop while the consumer is down, and dead writers' lanes wait.
     for (std::uint32_t s = 0; s < writers; ++s)
       if (slot_launch[s] < 0 && rng() % 2 == 0) start_writer(s);
-    if (consumer < 0 && rng() % 2 == 0) start_consumer();
+    if (consumers.empty() && rng() % 2 == 0) start_consumers();
   }
 
   // Stop: writers first (cleanly), then the consumer once it has drained everything.
-  if (consumer < 0) start_consumer();
+  if (consumers.empty()) start_consumers();
+  for (Launch& l : launches)
+    if (l.running) resume(l);
   acct->control.stop_writers.store(1, std::memory_order_release);
   for (Launch& l : launches) {
     if (!l.running) continue;
@@ -450,14 +612,25 @@ int run_orchestrator(int argc, char** argv) {
     if (!WIFEXITED(l.status) || WEXITSTATUS(l.status) != 0) ++writer_exits_bad;
   }
   acct->control.stop_consumer.store(1, std::memory_order_release);
-  int cstatus = 0;
-  if (!wait_exit(consumer, std::chrono::seconds(60), cstatus)) {
-    std::fprintf(stderr, "telering_soak: the consumer did not finish draining within 60 s\n");
-    kill_all();
-    return 1;
+  // One of the pair left at once (lock held); the other drains everything and exits 0.
+  const auto stop_deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  bool finished = false;
+  while (!consumers.empty()) {
+    std::erase_if(consumers, [&](pid_t pid) {
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) != pid) return false;
+      if (WIFEXITED(status) && WEXITSTATUS(status) == 0) finished = true;
+      else if (!WIFEXITED(status) || WEXITSTATUS(status) != kExitLockHeld) ++consumer_exits_bad;
+      return true;
+    });
+    if (std::chrono::steady_clock::now() > stop_deadline) {
+      std::fprintf(stderr, "telering_soak: the consumer did not finish draining within 60 s\n");
+      kill_all();
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  consumer = -1;
-  if (!WIFEXITED(cstatus) || WEXITSTATUS(cstatus) != 0 || acct->control.consumer_done.load() != 1) ++consumer_exits_bad;
+  if (!finished || acct->control.consumer_done.load() != 1) ++consumer_exits_bad;
 
   // Accounting.
   std::vector<std::string> errors;
@@ -523,12 +696,25 @@ int run_orchestrator(int argc, char** argv) {
   if (writer_exits_bad) fail(std::to_string(writer_exits_bad) + " writer processes exited by themselves or badly");
   if (consumer_exits_bad) fail(std::to_string(consumer_exits_bad) + " consumer exits that were not a clean finish");
   if (!segment_empty(seg)) fail("records left in the segment after the final drain");
+  if (c.two_owners.load()) fail(std::to_string(c.two_owners.load()) + " records from a lane's earlier owner after a later one's");
+  if (c.two_consumers.load()) fail(std::to_string(c.two_consumers.load()) + " polls by a consumer while another held the segment");
+  if (c.torn_reports.load()) fail(std::to_string(c.torn_reports.load()) + " torn report pages read after a takeover");
+  {
+    const telering::ReportPage page(&seg.report(), seg.report_payload(), g.report_bytes);
+    bool published = false;
+    if (!Publisher::page_consistent(page, &published)) fail("the final report page reads torn");
+    else if (!published) fail("the final report page does not read (seqlock parity lost?)");
+    const telering::BoardReader board(&seg.board(), seg.board_entries(), g.name_capacity);
+    if (!board.snapshot(Publisher::kBoardId).consistent) fail("the board entry never reads consistent (seqlock parity lost?)");
+  }
 
   std::printf("telering_soak: %" PRIu64 " s, seed %" PRIu64 "\n", seconds, seed);
   std::printf("  writer launches    %zu (%" PRIu64 " streams), writer kills %" PRIu64 " (%" PRIu64 " threads)\n",
               launches.size(), streams, writer_kills, killed_threads);
-  std::printf("  consumer starts    %u, consumer kills %" PRIu64 ", duplicates skipped %" PRIu64 "\n",
-              c.consumer_starts.load(), consumer_kills, c.duplicates.load());
+  std::printf("  consumer starts    %u (%" PRIu64 " refused: the other of the pair held the lock), consumer kills %" PRIu64
+              " (%" PRIu64 " mid-publish), duplicates skipped %" PRIu64 "\n",
+              c.consumer_starts.load(), c.lock_refusals.load(), consumer_kills, kills_mid_publish, c.duplicates.load());
+  std::printf("  writer stops       %" PRIu64 " (SIGSTOP 1.5-3 s while on the shared lane)\n", writer_stops);
   std::printf("  produced           %" PRIu64 "\n", produced);
   std::printf("  delivered          %" PRIu64 " (%" PRIu64 " via the shared lane)\n", delivered, delivered_shared);
   std::printf("  dropped            %" PRIu64 " (writers' Dropped %" PRIu64 ", lane counters %" PRIu64 ")\n", dropped,

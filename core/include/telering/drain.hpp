@@ -23,6 +23,12 @@
 
 namespace telering {
 
+namespace detail {
+// Test hook: called by reclaim_dead_lanes() between reading a lane's owner identity and
+// re-checking its owner word, so a test can change owners there. nullptr in production.
+inline void (*g_reclaim_pause)(std::uint32_t lane) = nullptr;
+}  // namespace detail
+
 inline constexpr std::uint32_t kSharedLane = 0xFFFFFFFFu;  // RecordSource::lane of the MPSC lane
 
 struct RecordSource {
@@ -40,6 +46,9 @@ struct DrainStats {
   std::uint64_t shared_tombstones_freed = 0;    // abandoned claims released by their claimant or freed when it died
   std::uint64_t shared_tombstones_expired = 0;  // ...freed after the abandon timeout instead
   std::uint64_t lanes_reclaimed = 0;
+  // Set by the reader at start: records its crashed predecessor drained after its last
+  // snapshot, missing from the restored state.
+  std::uint64_t lost_to_reader_crash = 0;
 
   DrainStats& operator+=(const DrainStats& o) noexcept {
     delivered += o.delivered;
@@ -51,6 +60,7 @@ struct DrainStats {
     shared_tombstones_freed += o.shared_tombstones_freed;
     shared_tombstones_expired += o.shared_tombstones_expired;
     lanes_reclaimed += o.lanes_reclaimed;
+    lost_to_reader_crash += o.lost_to_reader_crash;
     return *this;
   }
 };
@@ -118,6 +128,7 @@ class Drainer {
       if (owner == 0) continue;
       const std::uint64_t start = lane.owner_start_time.load(std::memory_order_acquire);
       const std::uint64_t ns = lane.owner_pid_ns.load(std::memory_order_acquire);
+      if (detail::g_reclaim_pause) detail::g_reclaim_pause(i);
       // A new owner's identity must not be judged against the old owner word: re-check.
       if (lane.owner.load(std::memory_order_acquire) != owner) continue;
       if (ns != 0 && ns != pid_ns_) {

@@ -108,6 +108,8 @@ class ReaderLoop {
   void forward_alerts();
   void apply_external_actions(std::uint64_t now_ns);
   void restore(const std::string& path, std::uint64_t now_ns);
+  [[nodiscard]] nlohmann::json drain_positions() const;
+  void count_lost_to_crash(const nlohmann::json& state);
 
   // First, so they are released last, after every member that may touch the segment.
   ReaderLock lock_;        // we are the segment's only reader while it is held
