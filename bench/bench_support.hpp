@@ -254,6 +254,7 @@ inline void time_each_call(TickHistogram& h, std::uint64_t calls, Op&& op) {
 // Console output as usual, plus the aggregate "mean" rows kept for the ratio tables.
 class KeepingReporter : public benchmark::ConsoleReporter {
  public:
+  using ConsoleReporter::ConsoleReporter;  // e.g. KeepingReporter(OO_Tabular): no colours
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       if (r.error_occurred || r.aggregate_name != "mean") continue;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the benchmarks in Release (build-bench/) and runs them, printing their tables.
 #   bench/run_benchmarks.sh                 all four programs (~2.5 min on a quiet 2-core VM)
-#   BENCH_ONLY=record bench/run_benchmarks.sh   one of: record, throughput, overload, fleet, reader, scrape
+#   BENCH_ONLY=record bench/run_benchmarks.sh   one of: record, throughput, overload, fleet, reader, scrape, snapshot
 #   BENCH_WAIT_IDLE=600 bench/run_benchmarks.sh  first wait (up to 600 s) for other load to stop
 # Extra CMake arguments: TELERING_BENCH_CMAKE_ARGS="..." (reader and tests are off by default
 # so that the benchmarks build even while those parts are being edited).
@@ -15,11 +15,12 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DTELERING_BUILD_BENCH=ON \
 cmake --build "$build" -j"$(nproc)" --target bench_record bench_throughput bench_overload bench_fleet
 # bench_reader needs telering-reader's library: its own build directory, with the reader on.
 reader_build=build-bench-reader
-if [ "${BENCH_ONLY:-all}" = all ] || [ "${BENCH_ONLY:-all}" = reader ] || [ "${BENCH_ONLY:-all}" = scrape ]; then
+if [ "${BENCH_ONLY:-all}" = all ] || [ "${BENCH_ONLY:-all}" = reader ] || [ "${BENCH_ONLY:-all}" = scrape ] ||
+   [ "${BENCH_ONLY:-all}" = snapshot ]; then
   # shellcheck disable=SC2086
   cmake -S . -B "$reader_build" -DCMAKE_BUILD_TYPE=Release -DTELERING_BUILD_BENCH=ON \
     -DTELERING_BUILD_TESTS=OFF -DTELERING_BUILD_READER=ON ${TELERING_BENCH_CMAKE_ARGS:-} >/dev/null
-  cmake --build "$reader_build" -j"$(nproc)" --target bench_reader bench_scrape
+  cmake --build "$reader_build" -j"$(nproc)" --target bench_reader bench_scrape bench_snapshot
 fi
 
 echo "== machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -60,4 +61,8 @@ fi
 if [ "$only" = all ] || [ "$only" = scrape ]; then
   # /metrics: snapshot build, scrape cost, drain with/without a scrape every 100 ms (~35 s).
   echo; echo "== bench_scrape"; "$reader_build/bench/bench_scrape"
+fi
+if [ "$only" = all ] || [ "$only" = snapshot ]; then
+  # The reader's state snapshot: build, encode, atomic write, decode + restore (~10 s).
+  echo; echo "== bench_snapshot"; "$reader_build/bench/bench_snapshot" --benchmark_color=false
 fi

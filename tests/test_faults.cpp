@@ -1,14 +1,19 @@
 // Fault tests (issue 5, items 2 and 3): what happens to a segment when the processes around
 // it die or scribble on it, with a real telering-reader process doing the draining.
 //
-//  - A writer SIGKILLed mid-loop: the reader drains its lanes, reclaims them within ~1 s, and
-//    every record it committed (its lanes' tails) was delivered (the reader's own count).
+//  - A writer SIGKILLed mid-loop: the reader drains its lanes, reclaims them (at its next
+//    lane check, lane_reclaim_interval), and every record it committed (its lanes' tails) was
+//    delivered (the reader's own count).
 //  - A shared-lane claim left uncommitted by a dead writer: skipped after the stuck timeout,
 //    counted lost in the segment, and the records behind it are delivered.
 //  - A reader SIGKILLed: writers keep recording, Recorded until the lane is full, then
 //    Dropped and counted, every call returning; a restarted reader gets what is in the rings.
 //  - Random bytes written into a live segment: the reader stays alive, keeps its heartbeat,
-//    counts malformed records and exits 0 on SIGTERM (seeded: TELERING_TEST_SEED).
+//    counts malformed records and exits 0 on SIGTERM (seeded: TELERING_TEST_SEED; a fixed
+//    number of writes, so a seed replays the same bytes at the same places).
+//
+// No test here times the machine: each waits for the event it expects by polling with a
+// deadline (poll_until), and the deadline only stops a hung test.
 //
 // The reader's counts come from its shutdown log line ("stopped: N records drained, M
 // malformed"), so its stderr is captured: it is started as `sh -c 'exec reader "$@" 2>&1'`,
@@ -142,7 +147,7 @@ void fill_seq_record(Record& r, std::uint32_t writer, std::uint32_t thread, std:
 
 // ---------------------------------------------------------------------------------------
 
-TEST(Faults, SigkilledWriterLanesAreDrainedAndReclaimedWithinASecondAndEveryCommittedRecordDelivered) {
+TEST(Faults, SigkilledWriterLanesAreDrainedAndReclaimedAndEveryCommittedRecordDelivered) {
   constexpr std::uint32_t kThreads = 2;
   constexpr std::uint64_t kTailBeforeKill = 20'000;  // per lane: the writer is in its loop
   UniqueShmName shm;
@@ -170,7 +175,6 @@ TEST(Faults, SigkilledWriterLanesAreDrainedAndReclaimedWithinASecondAndEveryComm
 
   writer->kill(SIGKILL);
   writer->reap_blocking();
-  const auto killed_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(writer->killed_by(SIGKILL));
 
   const bool reclaimed = poll_until(
@@ -181,10 +185,7 @@ TEST(Faults, SigkilledWriterLanesAreDrainedAndReclaimedWithinASecondAndEveryComm
         return true;
       },
       [] { std::this_thread::sleep_for(1ms); });
-  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed_at);
-  std::cout << "lanes of the killed writer reclaimed " << took.count() << " ms after SIGKILL\n";
-  ASSERT_TRUE(reclaimed) << "the reader did not reclaim the dead writer's lanes within 5 s";
-  EXPECT_LT(took, 1500ms);
+  ASSERT_TRUE(reclaimed) << "the reader did not reclaim the dead writer's lanes (waited 5 s)";
 
   // A lane is reclaimed only once drained: everything the writer committed (its tails; the
   // lanes were fresh) was consumed, and the reader counted exactly that many records.
@@ -426,7 +427,7 @@ TEST(Faults, SigkilledReaderWritersRecordUntilTheLaneIsFullThenDropCountedAndARe
 
 TEST(Faults, RandomBytesInALiveSegmentNeverCrashTheReaderWhichCountsMalformedRecords) {
   constexpr std::uint64_t kInjected = 16;  // records that fail validation, put into a free lane
-  constexpr auto kScribbleFor = 2s;
+  constexpr int kScribbleRounds = 5000;    // of 64 writes each (about a second on a quiet machine)
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
   UniqueShmName shm;
@@ -479,9 +480,8 @@ TEST(Faults, RandomBytesInALiveSegmentNeverCrashTheReaderWhichCountsMalformedRec
   auto stat = std::make_unique<ChildProcess>(
       "/bin/sh", std::vector<std::string>{"-c", "exec \"$0\" \"$@\" 2>&1", TELERING_STAT_EXE, "--segment", shm.name(),
                                           "--once", "--json"});
-  const auto stop_at = std::chrono::steady_clock::now() + kScribbleFor;
   std::uint64_t writes = 0;
-  while (std::chrono::steady_clock::now() < stop_at && reader->running()) {
+  for (int round = 0; round < kScribbleRounds && reader->running(); ++round) {
     for (int i = 0; i < 64; ++i) {
       const std::size_t r = rng() % regions.size();
       const Region& region = regions[r];
@@ -494,7 +494,7 @@ TEST(Faults, RandomBytesInALiveSegmentNeverCrashTheReaderWhichCountsMalformedRec
     }
     reader->pump();
     stat->pump();
-    std::this_thread::sleep_for(100us);
+    std::this_thread::sleep_for(100us);  // lets the reader and the writer run between rounds
   }
   std::cout << "scribbled " << writes << " times:";
   for (std::size_t r = 0; r < regions.size(); ++r) std::cout << " " << regions[r].what << "=" << hits[r];

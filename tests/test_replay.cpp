@@ -2,7 +2,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
@@ -46,6 +49,17 @@ std::vector<std::string> rules(const ReplayResult& r) {
   return out;
 }
 
+bool contains(const std::vector<std::string>& seen, const std::string& rule) {
+  return std::find(seen.begin(), seen.end(), rule) != seen.end();
+}
+
+// For failure messages: every decision of a replay, one a line.
+std::string describe(const ReplayResult& r) {
+  std::string out = std::to_string(r.decisions.size()) + " decisions:";
+  for (const auto& d : r.decisions) out += "\n  " + std::to_string(d.now_ns) + " ns " + d.subject + ": " + d.what + " (" + d.rule + ")";
+  return out;
+}
+
 TEST(Replay, ReproducesTheDecisionsOfTheIncident) {
   Recording rec;
   rec.record_incident();
@@ -79,9 +93,19 @@ TEST(Replay, OtherThresholdsMakeOtherDecisions) {
   Recording rec;
   rec.record_incident();
   const std::string log = rec.record_to_log();
-  ReaderConfig tolerant = parse_config("[breakers.default]\nfailure_rate_threshold = 90\n", "tolerant.toml");
-  const ReplayResult r = replay({log}, tolerant);  // 12 of 16 failed = 75 % < 90 %
-  for (const auto& d : r.decisions) EXPECT_NE(d.subject, "market_scanner") << d.what;
+  const ReplayResult strict = replay({log}, ReaderConfig{});  // failure_rate_threshold 50 %
+  const ReaderConfig tolerant_config = parse_config("[breakers.default]\nfailure_rate_threshold = 90\n", "tolerant.toml");
+  const ReplayResult tolerant = replay({log}, tolerant_config);  // 12 of 16 failed = 75 % < 90 %
+  ASSERT_EQ(strict.records, 18U);
+  ASSERT_EQ(tolerant.records, 18U);
+  const auto with_50 = rules(strict);
+  const auto with_90 = rules(tolerant);
+  EXPECT_TRUE(contains(with_50, "market_scanner failure_rate")) << describe(strict);
+  EXPECT_FALSE(contains(with_90, "market_scanner failure_rate")) << describe(tolerant);
+  for (const auto& d : tolerant.decisions) EXPECT_NE(d.subject, "market_scanner") << d.what;
+  // The tolerant replay decided too: a breaker threshold does not change the rate-limit backoff.
+  EXPECT_TRUE(contains(with_90, "api_rate_limit recovery:backoff")) << describe(tolerant);
+  EXPECT_NE(with_50, with_90);
 }
 
 TEST(Replay, IsDeterministic) {
@@ -90,11 +114,21 @@ TEST(Replay, IsDeterministic) {
   const std::string log = rec.record_to_log();
   const ReplayResult a = replay({log}, ReaderConfig{});
   const ReplayResult b = replay({log}, ReaderConfig{});
-  ASSERT_EQ(a.decisions.size(), b.decisions.size());
+  // Both decisions of the incident were made, so there is something to compare.
+  EXPECT_TRUE(contains(rules(a), "market_scanner failure_rate")) << describe(a);
+  EXPECT_TRUE(contains(rules(a), "api_rate_limit recovery:backoff")) << describe(a);
+  ASSERT_EQ(a.decisions.size(), b.decisions.size()) << describe(a) << describe(b);
   for (std::size_t i = 0; i < a.decisions.size(); ++i) {
+    SCOPED_TRACE("decision " + std::to_string(i));
+    EXPECT_EQ(a.decisions[i].subject, b.decisions[i].subject);
+    EXPECT_EQ(a.decisions[i].rule, b.decisions[i].rule);
     EXPECT_EQ(a.decisions[i].what, b.decisions[i].what);
     EXPECT_EQ(a.decisions[i].now_ns, b.decisions[i].now_ns);
+    EXPECT_EQ(a.decisions[i].board_seq, b.decisions[i].board_seq);
   }
+  EXPECT_EQ(a.duration_ns, b.duration_ns);
+  EXPECT_EQ(a.final_errors.total_errors, b.final_errors.total_errors);
+  EXPECT_EQ(a.final_health.overall_status, b.final_health.overall_status);
 }
 
 TEST(Replay, RotatedFilesReplayInOrderWithTheirNames) {

@@ -22,6 +22,7 @@ namespace telering::reader {
 namespace {
 
 constexpr std::uint64_t kSecond = 1'000'000'000ULL;
+constexpr std::uint64_t kMillisecond = 1'000'000ULL;
 constexpr const char* kApi = "exchange_api";
 
 BreakerConfig small_breaker(BreakerConfig::Scope scope) {
@@ -72,10 +73,21 @@ class Host {
   void succeed(const std::string& name, int n) {
     for (int i = 0; i < n; ++i) bot(name).call_outcome(kApi, true, 0.1);
   }
+  // Time is the test's (at(offset)), and only moves forward: the records drained here are
+  // taken as written at now_ns (restamped), so waits, leases and silences are exactly the
+  // offsets between pumps, however long the machine takes between them.
   void pump(std::uint64_t now_ns) {
+    ASSERT_GE(now_ns, last_now_) << "the test's clock went back";
+    last_now_ = now_ns;
     // This host is the segment's live reader: bots honour HALF_OPEN permits only while one is.
+    // (Writers judge that by their own clock, so the heartbeat is real time.)
     segment().header().reader_heartbeat_ns.store(monotonic_ns(), std::memory_order_release);
-    for_each_record(drainer_, [&](const Record& r, const RecordSource& s) { engine_->on_record(r, s, now_ns); });
+    const std::uint64_t ticks = engine_->calibration().to_ticks(now_ns);
+    for_each_record(drainer_, [&](const Record& r, const RecordSource& s) {
+      Record at_now = r;
+      at_now.timestamp = ticks;
+      engine_->on_record(at_now, s, now_ns);
+    });
     engine_->tick(now_ns);
   }
   [[nodiscard]] std::uint64_t at(std::uint64_t offset) const { return t0_ + offset; }
@@ -91,6 +103,7 @@ class Host {
   Writer first_;
   Drainer drainer_;
   std::uint64_t t0_;
+  std::uint64_t last_now_ = 0;
   std::unique_ptr<Engine> engine_;
   std::vector<std::pair<std::string, std::unique_ptr<Writer>>> bots_;
 };
@@ -235,14 +248,16 @@ TEST(ScopedBreakers, AStalledBotHasOnlyItsOwnBreakerOpened) {
   ReaderConfig c = config_for(small_breaker(BreakerConfig::Scope::Bot));
   c.stall.max_silence = std::chrono::milliseconds(300);
   c.stall.action = StallConfig::Action::OpenBreakers;
-  Host h(c);  // real time: silence is measured from the records' own timestamps
+  Host h(c);
   h.succeed("a", 1);
   h.succeed("b", 1);
-  h.pump(monotonic_ns());
-  for (int i = 0; i < 5; ++i) {  // b keeps recording, a falls silent
-    ::usleep(100'000);
+  h.pump(h.at(0));
+  for (std::uint64_t ms = 100; ms <= 500; ms += 100) {  // b keeps recording, a falls silent
     h.succeed("b", 1);
-    h.pump(monotonic_ns());
+    h.pump(h.at(ms * kMillisecond));
+    if (ms == 200) {
+      EXPECT_FALSE(h.bot("a").breaker_open(kApi)) << "200 ms of silence is not a stall";
+    }
   }
   EXPECT_TRUE(h.bot("a").breaker_open(kApi));
   EXPECT_FALSE(h.bot("b").breaker_open(kApi));
@@ -339,8 +354,9 @@ class BotProcess {
   bool reaped_ = false;
 };
 
-// Real time: permits are leased in the writers' real clock ticks.
-BreakerConfig real_time_breaker(BreakerConfig::Scope scope) {
+// Waits and leases of milliseconds, for the tests whose bot processes run while the test's
+// clock stands still.
+BreakerConfig short_wait_breaker(BreakerConfig::Scope scope) {
   BreakerConfig b = small_breaker(scope);
   b.wait_duration_in_open = 0.05;
   b.probe_lease = 30;
@@ -350,15 +366,16 @@ BreakerConfig real_time_breaker(BreakerConfig::Scope scope) {
 void open_then_half_open(Host& h, const std::string& bot_a, const std::string& bot_b) {
   h.fail(bot_a, 4);
   h.fail(bot_b, 4);
-  h.pump(monotonic_ns());
+  h.pump(h.at(0));
   ASSERT_TRUE(h.bot(bot_a).breaker_open(kApi));
-  ::usleep(60'000);
-  h.pump(monotonic_ns());
+  h.pump(h.at(40 * kMillisecond));
+  ASSERT_EQ(h.first().breaker_state(kApi), BreakerState::Open) << "the 50 ms wait is not over";
+  h.pump(h.at(60 * kMillisecond));
   ASSERT_EQ(h.first().breaker_state(kApi), BreakerState::HalfOpen);
 }
 
 TEST(ScopedBreakersCrossProcess, ExactlyNOfManyBotProcessesGetAProbeAndDeadHoldersGiveTheirsBack) {
-  Host h(config_for(real_time_breaker(BreakerConfig::Scope::Host)));
+  Host h(config_for(short_wait_breaker(BreakerConfig::Scope::Host)));
   open_then_half_open(h, "a", "b");
   // Eight bot processes ask at once; each holds what it got until told to exit.
   std::vector<std::unique_ptr<BotProcess>> bots;
@@ -374,8 +391,9 @@ TEST(ScopedBreakersCrossProcess, ExactlyNOfManyBotProcessesGetAProbeAndDeadHolde
   int probing = 0;
   for (auto& b : bots) probing += b->join();
   EXPECT_EQ(probing, 3);
-  // Their holders died without an outcome: the reader takes the permits back...
-  h.pump(monotonic_ns() + 200'000'000);
+  // Their holders died without an outcome: the reader takes the permits back (it looks
+  // every 100 ms)...
+  h.pump(h.at(260 * kMillisecond));
   EXPECT_EQ(h.engine().stats().probe_permits_taken_back, 3U);
   EXPECT_EQ(h.first().breaker_state(kApi), BreakerState::HalfOpen);
   // ...and three new bot processes probe successfully: the breaker closes for everyone.
@@ -387,13 +405,13 @@ TEST(ScopedBreakersCrossProcess, ExactlyNOfManyBotProcessesGetAProbeAndDeadHolde
       return 0;
     }));
   for (auto& p : probes) EXPECT_EQ(p->join(), 0);
-  h.pump(monotonic_ns());
+  h.pump(h.at(270 * kMillisecond));
   EXPECT_EQ(h.first().breaker_state(kApi), BreakerState::Closed);
   EXPECT_FALSE(h.bot("a").breaker_open(kApi));
 }
 
 TEST(ScopedBreakersCrossProcess, ALateProbeAfterItsLeaseDoesNotCount) {
-  BreakerConfig b = real_time_breaker(BreakerConfig::Scope::Component);
+  BreakerConfig b = short_wait_breaker(BreakerConfig::Scope::Component);
   b.probe_lease = 0.05;
   b.permitted_calls_in_half_open = 1;
   Host h(config_for(b));
@@ -407,15 +425,14 @@ TEST(ScopedBreakersCrossProcess, ALateProbeAfterItsLeaseDoesNotCount) {
   });
   ASSERT_TRUE(slow.wait());
   // The reader looks at permits every 100 ms; the 50 ms lease starts when it first sees this
-  // one taken, and ends before its next look.
-  for (int look = 0; look < 3; ++look) {
-    ::usleep(110'000);
-    h.pump(monotonic_ns());
-  }
+  // one taken (at 170 ms), and ends before its next look (280 ms).
+  h.pump(h.at(170 * kMillisecond));
+  EXPECT_EQ(h.engine().stats().probe_permits_taken_back, 0U) << "the lease has only started";
+  h.pump(h.at(280 * kMillisecond));
   EXPECT_EQ(h.engine().stats().probe_permits_taken_back, 1U);
   slow.signal();
   EXPECT_EQ(slow.join(), 0);
-  h.pump(monotonic_ns());
+  h.pump(h.at(290 * kMillisecond));
   EXPECT_EQ(h.engine().stats().probe_outcomes_refused, 1U);
   EXPECT_EQ(h.first().breaker_state(kApi), BreakerState::HalfOpen);  // the late failure decided nothing
   BotProcess prompt(h.shm(), "prompt", [](Writer& w, BotProcess&) {
@@ -424,19 +441,20 @@ TEST(ScopedBreakersCrossProcess, ALateProbeAfterItsLeaseDoesNotCount) {
     return 0;
   });
   EXPECT_EQ(prompt.join(), 0);
-  h.pump(monotonic_ns());
+  h.pump(h.at(300 * kMillisecond));
   EXPECT_EQ(h.first().breaker_state(kApi), BreakerState::Closed);
 }
 
 TEST(ScopedBreakersCrossProcess, HostQuorumOfBotProcessesOpensTheBreakerForEveryProcess) {
-  Host h(config_for(real_time_breaker(BreakerConfig::Scope::Host)));
+  Host h(config_for(short_wait_breaker(BreakerConfig::Scope::Host)));
+  std::uint64_t now = 0;
   auto run_bot = [&](const std::string& name, bool fail) {
     BotProcess p(h.shm(), name, [fail](Writer& w, BotProcess&) {
       for (int i = 0; i < 4; ++i) w.call_outcome(kApi, !fail, 0.1);
       return 0;
     });
     EXPECT_EQ(p.join(), 0);
-    h.pump(monotonic_ns());
+    h.pump(h.at(now += kMillisecond));
   };
   auto sees_open = [&](const std::string& name) {
     BotProcess p(h.shm(), name, [](Writer& w, BotProcess&) { return w.breaker_open(kApi) ? 1 : 0; });

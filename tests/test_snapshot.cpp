@@ -1,6 +1,7 @@
 // Reader restart without amnesia: the Engine's state saved to a snapshot and restored into a
 // new Engine (same segment or a fresh one), deadline handling across boots, the atomic
-// write, refusal of bad files, a ReaderLoop "crash" mid-incident, and what a restore costs.
+// write, refusal of bad files and a ReaderLoop "crash" mid-incident. What a snapshot costs
+// is bench/bench_snapshot.cpp.
 // Time is the test's (injected now_ns); the only clock reads are the starting points.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -491,45 +492,6 @@ TEST(Snapshot, RunWritesTheStateAtCleanShutdown) {
   ASSERT_TRUE(loaded.snapshot.has_value());
   EXPECT_EQ(loaded.snapshot->state["breakers"][0]["component"], "order_router");
   EXPECT_EQ(loaded.snapshot->at.boot_id, read_boot_id());
-  fs::remove_all(dir);
-}
-
-// ---------------------------------------------------------------------------------------
-// Cost
-
-// Not a timing assertion: prints what one snapshot of a full state costs, the figure quoted
-// in reader_loop.cpp (64 bots with full windows, 1000 errors of history, 100 breakers).
-TEST(Snapshot, FullStateSnapshotCost) {
-  Rig rig;
-  Engine engine(ReaderConfig{}, rig.segment(), rig.at(0), 0);
-  build_incident(rig, engine, 64, 100);
-  const fs::path dir = temp_dir();
-  const std::string path = (dir / "reader.state").string();
-  constexpr int kRounds = 5;
-  std::uint64_t build = 0, encode = 0, write = 0, restore = 0;
-  std::size_t bytes = 0;
-  for (int i = 0; i < kRounds; ++i) {
-    std::uint64_t t = monotonic_ns();
-    json state = engine.save_state();
-    build += monotonic_ns() - t;
-    t = monotonic_ns();
-    const std::string text = encode_snapshot(state, rig.segment_name(), SnapshotClock{rig.at(40 * kSecond), 0, "b"});
-    encode += monotonic_ns() - t;
-    bytes = text.size();
-    t = monotonic_ns();
-    write_file_atomically(path, text);
-    write += monotonic_ns() - t;
-    t = monotonic_ns();
-    Engine restored(ReaderConfig{}, rig.segment(), rig.at(40 * kSecond), 0);
-    restored.restore_state(decode_snapshot(text, rig.segment_name()).state, TimeShift{}, rig.at(40 * kSecond));
-    restore += monotonic_ns() - t;
-    EXPECT_EQ(restored.bots().size(), 64U);
-    EXPECT_EQ(restored.breakers().size(), 100U);
-  }
-  const auto ms = [](std::uint64_t ns) { return static_cast<double>(ns) / kRounds / 1e6; };
-  std::printf("full state snapshot (%zu bytes): build %.2f ms (loop thread), encode %.2f ms + write/fsync/rename %.2f ms "
-              "(helper thread), decode+restore %.2f ms\n",
-              bytes, ms(build), ms(encode), ms(write), ms(restore));
   fs::remove_all(dir);
 }
 

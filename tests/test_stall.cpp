@@ -3,6 +3,9 @@
 // [retry_budget] from the config reach the shared buckets bots use.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 #include "support/unique_segment.hpp"
 #include "telering/drain.hpp"
 #include "telering/reader/config.hpp"
@@ -12,14 +15,13 @@
 namespace telering::reader {
 namespace {
 
-constexpr std::uint64_t kSecond = 1'000'000'000ULL;
-
 struct Rig {
   test::UniqueSegment seg;
   Writer w;
   Drainer drainer;
   std::uint64_t t0;
   Engine engine;
+  std::uint64_t last_now = 0;
   explicit Rig(const std::string& toml)
       : w(Writer::attach([&] {
           WriterOptions o;
@@ -34,17 +36,28 @@ struct Rig {
         t0(monotonic_ns()),
         engine(parse_config(toml, "stall.toml"), w.segment(), t0, 0) {}
 
+  // Time is the test's: the engine runs at `now`, and the records drained here are taken as
+  // written at `now` (restamped), so a bot's silence is exactly the time between the pumps
+  // that bring its records. `now` never goes back.
   void pump(std::uint64_t now) {
+    ASSERT_GE(now, last_now) << "the test's clock went back";
+    last_now = now;
     struct H {
       Engine& e;
       std::uint64_t now;
-      void on_record(const Record& r, const RecordSource& s) { e.on_record(r, s, now); }
+      std::uint64_t ticks;
+      void on_record(const Record& r, const RecordSource& s) {
+        Record at_now = r;
+        at_now.timestamp = ticks;
+        e.on_record(at_now, s, now);
+      }
       void on_malformed(RecordFault f, const Record& r, const RecordSource& s) { e.on_malformed(f, r, s); }
-    } h{engine, now};
+    } h{engine, now, engine.calibration().to_ticks(now)};
     while (drainer.poll(h, 1024, now).delivered != 0) {
     }
     engine.tick(now);
   }
+  [[nodiscard]] std::uint64_t at(double seconds) const { return t0 + static_cast<std::uint64_t>(seconds * 1e9); }
   bool has_alert(const std::vector<Alert>& alerts, const std::string& key) {
     for (const Alert& a : alerts)
       if (a.key == key) return true;
@@ -54,35 +67,50 @@ struct Rig {
 
 TEST(StallDetection, SilentBotIsCriticalWithAnAlertAndRecoversWhenItRecordsAgain) {
   Rig rig("[stall]\nmax_silence = \"30s\"\n");
+  const std::string key = "stall/kucoin-futures-1";
   rig.w.scan_time(20.0);
-  rig.pump(rig.t0 + kSecond);
+  rig.pump(rig.at(1));  // its last record
   const NameId bot = rig.w.bot_id();
   EXPECT_EQ(rig.w.board().snapshot(bot).health, HealthStatus::Healthy);
-  rig.pump(rig.t0 + 30 * kSecond);  // exactly 29 s of silence: not yet
-  EXPECT_FALSE(rig.has_alert(rig.engine.take_alerts(), "stall/kucoin-futures-1"));
-  rig.pump(rig.t0 + 32 * kSecond);
-  EXPECT_TRUE(rig.has_alert(rig.engine.take_alerts(), "stall/kucoin-futures-1"));
-  EXPECT_EQ(rig.w.board().snapshot(bot).health, HealthStatus::Critical);
-  EXPECT_EQ(rig.engine.health_report(rig.t0 + 32 * kSecond).overall_status, HealthStatus::Critical);
-  rig.pump(rig.t0 + 40 * kSecond);
-  EXPECT_TRUE(rig.engine.take_alerts().empty());  // once per stall
-  // The same clock the engine uses: a fresh record at "now".
-  rig.w.heartbeat();
-  rig.pump(monotonic_ns() + 41 * kSecond > rig.t0 + 41 * kSecond ? monotonic_ns() : rig.t0 + 41 * kSecond);
-  rig.pump(monotonic_ns() + 2 * kSecond);
+  rig.pump(rig.at(30.9));  // 29.9 s of silence: no stall
+  EXPECT_FALSE(rig.has_alert(rig.engine.take_alerts(), key));
   EXPECT_EQ(rig.w.board().snapshot(bot).health, HealthStatus::Healthy);
+  rig.pump(rig.at(31.2));  // 30.2 s (stalls are checked every 100 ms)
+  EXPECT_TRUE(rig.has_alert(rig.engine.take_alerts(), key));
+  EXPECT_EQ(rig.w.board().snapshot(bot).health, HealthStatus::Critical);
+  EXPECT_EQ(rig.engine.health_report(rig.at(31.2)).overall_status, HealthStatus::Critical);
+  rig.pump(rig.at(40));
+  EXPECT_TRUE(rig.engine.take_alerts().empty());  // once per stall
+  rig.w.heartbeat();
+  rig.pump(rig.at(41));  // recording again ends the stall
+  rig.pump(rig.at(43));
+  EXPECT_EQ(rig.w.board().snapshot(bot).health, HealthStatus::Healthy);
+  EXPECT_TRUE(rig.engine.take_alerts().empty());
+  // Silence is counted from the last record (41 s), not the first: a new stall after 71 s.
+  rig.pump(rig.at(70.9));
+  EXPECT_FALSE(rig.has_alert(rig.engine.take_alerts(), key));
+  rig.pump(rig.at(71.2));
+  EXPECT_TRUE(rig.has_alert(rig.engine.take_alerts(), key));
 }
 
 TEST(StallDetection, ScanLoopOverItsMaximumCycleTimeIsAStallEvenWhileOtherRecordsFlow) {
-  Rig rig("[stall]\nmax_scan_interval = \"60s\"\naction = \"shutdown\"\n");
+  Rig rig("[stall]\nmax_silence = \"10s\"\nmax_scan_interval = \"60s\"\naction = \"shutdown\"\n");
   rig.w.scan_time(20.0);
-  rig.pump(rig.t0 + kSecond);
-  for (int s = 2; s <= 70; s += 4) {
-    rig.w.heartbeat();  // the process lives, its scan loop does not complete
-    rig.pump(rig.t0 + static_cast<std::uint64_t>(s) * kSecond);
+  rig.pump(rig.at(1));  // its last completed scan
+  for (int s = 2; s <= 60; ++s) {
+    rig.w.heartbeat();  // the process lives (never 10 s silent), its scan loop does not complete
+    rig.pump(rig.at(s));
   }
+  rig.w.heartbeat();
+  rig.pump(rig.at(60.9));
+  EXPECT_FALSE(rig.has_alert(rig.engine.take_alerts(), "stall/kucoin-futures-1")) << "59.9 s since the last scan";
+  EXPECT_FALSE(rig.w.shutdown_requested());
+  rig.w.heartbeat();
+  rig.pump(rig.at(61.2));
   const auto alerts = rig.engine.take_alerts();
-  ASSERT_TRUE(rig.has_alert(alerts, "stall/kucoin-futures-1"));
+  const auto stall = std::find_if(alerts.begin(), alerts.end(), [](const Alert& a) { return a.key == "stall/kucoin-futures-1"; });
+  ASSERT_NE(stall, alerts.end());
+  EXPECT_NE(stall->text.find("no completed scan for 60.2 s"), std::string::npos) << stall->text;
   EXPECT_TRUE(rig.w.shutdown_requested());
 }
 
@@ -90,9 +118,11 @@ TEST(StallDetection, OpenBreakersActionOpensTheBreakersTheBotFeeds) {
   Rig rig("[stall]\nmax_silence = \"10s\"\naction = \"open_breakers\"\n");
   rig.w.call_outcome("market_scanner", true, 0.1);
   rig.w.call_outcome("order_api", true, 0.1);
-  rig.pump(rig.t0 + kSecond);
+  rig.pump(rig.at(1));
+  rig.pump(rig.at(10.9));  // 9.9 s: not yet
   EXPECT_FALSE(rig.w.breaker_open("market_scanner"));
-  rig.pump(rig.t0 + 20 * kSecond);
+  EXPECT_FALSE(rig.w.breaker_open("order_api"));
+  rig.pump(rig.at(11.2));
   EXPECT_TRUE(rig.w.breaker_open("market_scanner"));
   EXPECT_TRUE(rig.w.breaker_open("order_api"));
 }
@@ -100,8 +130,8 @@ TEST(StallDetection, OpenBreakersActionOpensTheBreakersTheBotFeeds) {
 TEST(StallDetection, OffByDefault) {
   Rig rig("");
   rig.w.scan_time(20.0);
-  rig.pump(rig.t0 + kSecond);
-  rig.pump(rig.t0 + 3600 * kSecond);
+  rig.pump(rig.at(1));
+  rig.pump(rig.at(3600));
   EXPECT_TRUE(rig.engine.take_alerts().empty());
 }
 
@@ -115,7 +145,7 @@ TEST(FleetConfig, RateLimitsAndRetryBudgetReachTheBots) {
   int granted = 0;
   for (int i = 0; i < 20; ++i) granted += l.try_acquire_at(123'456'789'000ULL) == Acquire::Granted;
   EXPECT_EQ(granted, 5);
-  rig.pump(rig.t0 + kSecond);
+  rig.pump(rig.at(1));
   EXPECT_EQ(rig.w.segment().fleet().retry_tokens.load(), 4);  // no traffic: the floor
 }
 
