@@ -241,7 +241,8 @@ void ReaderLoop::apply_external_actions(std::uint64_t now_ns) {
     if (engine_->apply_external(a, now_ns)) {
       ++applied;
     } else {
-      spdlog::warn("{}: cannot apply to '{}' (the segment's name table is full)", a.source, a.target);
+      spdlog::warn("{}: cannot apply to '{}' (the segment's name table is full, or {} alerts already hold it)", a.source,
+                   a.target, Engine::kMaxExternalHolders);
     }
   }
   options_.alertmanager->count_applied(applied, external_.size() - applied);

@@ -85,6 +85,9 @@ struct ReaderConfig {
   std::chrono::milliseconds report_interval{std::chrono::minutes(15)};  // human summary log
   std::chrono::milliseconds publish_interval{1000};  // report page and health evaluation
   std::chrono::milliseconds lane_reclaim_interval{250};
+  // A bot with no record for this long is forgotten (its windows, health and series), so
+  // bots that come and go do not grow the report and the metrics without bound. 0 = never.
+  std::chrono::milliseconds prune_bots_after{std::chrono::hours(1)};
   std::chrono::milliseconds shared_lane_stuck_timeout{1000};
   std::uint64_t max_records_per_poll = 4096;
   IdleStrategyConfig idle;
