@@ -937,6 +937,21 @@ TEST(EngineExternal, OpenHoldsTheBreakerForcedOpenUntilTheLastHolderReleasesIt) 
   EXPECT_EQ(w.breaker_state("orders"), BreakerState::Closed);
 }
 
+// Issue 12 item 8: the fingerprints holding one target are bounded; one more is refused (the
+// loop counts it as a rejected action) and the ones held still release it.
+TEST(EngineExternal, HoldersOfOneTargetAreBounded) {
+  EngineRig rig;
+  using K = ExternalAction::Kind;
+  for (std::size_t i = 0; i < Engine::kMaxExternalHolders; ++i)
+    ASSERT_TRUE(rig.engine().apply_external(external(K::Backoff, "api_rate_limit", "fp-" + std::to_string(i)), rig.at(kSecond)));
+  EXPECT_FALSE(rig.engine().apply_external(external(K::Backoff, "api_rate_limit", "one-too-many"), rig.at(kSecond)));
+  EXPECT_TRUE(rig.engine().apply_external(external(K::Backoff, "api_rate_limit", "fp-0"), rig.at(kSecond))) << "a renewal";
+  EXPECT_EQ(rig.engine().save_state().at("external").at(0).at("holders").size(), Engine::kMaxExternalHolders);
+  for (std::size_t i = 0; i < Engine::kMaxExternalHolders; ++i)
+    ASSERT_TRUE(rig.engine().apply_external(external(K::ClearBackoff, "api_rate_limit", "fp-" + std::to_string(i)), rig.at(2 * kSecond)));
+  EXPECT_FALSE(rig.w().in_backoff("api_rate_limit"));
+}
+
 TEST(EngineExternal, HoldsEndAtTheirDeadlineWhenNoResolutionArrives) {
   EngineRig rig;
   Writer& w = rig.w();

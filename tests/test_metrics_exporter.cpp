@@ -24,6 +24,7 @@
 #include "telering/reader/metrics_exporter.hpp"
 #include "telering/reader/reader_loop.hpp"
 #include "telering/reader/safe_text.hpp"
+#include "telering/report_page.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {
@@ -263,6 +264,31 @@ TEST(MetricsCollector, EveryFamilyIsCappedAndCountsWhatItDrops) {
   EXPECT_EQ(dropped["telering_scan_time_seconds"], kBots - 2000.0) << "folded under other";
   EXPECT_EQ(dropped["telering_scan_time_avg_seconds"], kBots - 2000.0) << "left out of the snapshot";
   EXPECT_GT(dropped["telering_bot_health_status"], 0.0);
+}
+
+// Issue 12 item 5: /health never serves a report the loop stopped refreshing as if fresh.
+TEST(MetricsExporter, HealthIs503WhenTheLoopOrTheReportIsStale) {
+  test::UniqueSegment seg;
+  Writer w = Writer::attach(writer_options(seg, geometry()));
+  MetricsExporter exporter("127.0.0.1:0");
+  ReaderOptions options;
+  options.metrics = &exporter;
+  ReaderLoop loop(w.segment(), config(), options);
+  loop.drain_all(monotonic_ns());
+  ASSERT_EQ(get(exporter.port(), "/health").status, 200);
+  SegmentHeader& h = w.segment().header();
+  // A loop that stopped beating (stalled, or killed without a successor).
+  h.reader_heartbeat_ns.store(monotonic_ns() - 3'000'000'000ULL);
+  Response r = get(exporter.port(), "/health");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("has not beaten"), std::string::npos) << r.body;
+  // A loop that beats but whose report is old (it stopped publishing).
+  h.reader_heartbeat_ns.store(monotonic_ns());
+  ReportPage page(&w.segment().report(), w.segment().report_payload(), w.segment().geometry().report_bytes);
+  ASSERT_TRUE(page.publish(R"({"overall_status":"HEALTHY"})", HealthStatus::Healthy, monotonic_ns() - 60'000'000'000ULL));
+  r = get(exporter.port(), "/health");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("stopped publishing"), std::string::npos) << r.body;
 }
 
 TEST(MetricsExporter, BotScopedBreakersCarryTheirBotLabel) {
