@@ -146,8 +146,9 @@ class Engine {
   // snapshot's monotonic times with `shift`, then republishes every restored decision on
   // the board (breaker states and open-until, active backoffs, reset epochs, shutdown) and
   // the report. Names are interned, so a fresh segment gets them before any writer does.
-  // Throws (SnapshotError, nlohmann::json::exception) on a malformed state; the engine is
-  // then half-restored and must be discarded.
+  // What is valid is restored section by section and entry by entry: a part that cannot be
+  // read is logged and left fresh, the rest is restored. Throws SnapshotError only when the
+  // state is not a JSON object at all (the engine is then untouched).
   void restore_state(const nlohmann::json& state, const TimeShift& shift, std::uint64_t now_ns);
 
   [[nodiscard]] HealthReport health_report(std::uint64_t now_ns) const;  // overall: worst of host and bots
