@@ -290,6 +290,7 @@ void ReaderLoop::run(const std::atomic<bool>& stop, std::atomic<bool>& reload, c
       } else {
         try {
           ReaderConfig next = load_config(config_path);
+          options_.overrides.apply(next);
           // The webhook first, as it may refuse the config (rules without a secret off
           // loopback); if the engine then refuses it, the webhook goes back to the running one.
           const AlertmanagerConfig running = engine_->config().alertmanager;

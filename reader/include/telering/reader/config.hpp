@@ -118,6 +118,21 @@ struct ReaderConfig {
   [[nodiscard]] const BreakerConfig& breaker_for(std::string_view component) const;
 };
 
+// Settings given on the command line. They win over the config file at start and at every
+// reload (SIGHUP): a reload re-reads the file, then applies these again.
+struct ConfigOverrides {
+  std::optional<std::chrono::milliseconds> report_interval;  // --report-interval
+  std::optional<std::string> record_to;                      // --record-to
+  std::optional<std::string> state_file;                     // --state-file
+  std::optional<std::string> http_address;                   // --http
+  void apply(ReaderConfig& config) const {
+    if (report_interval) config.report_interval = *report_interval;
+    if (record_to) config.record_to = *record_to;
+    if (state_file) config.state_file = *state_file;
+    if (http_address) config.http_address = *http_address;
+  }
+};
+
 // Parses TOML text; `source` names it in error messages. Throws ConfigError.
 [[nodiscard]] ReaderConfig parse_config(std::string_view toml_text, std::string_view source);
 // Reads and parses a file. Throws ConfigError (also for a missing or unreadable file).
