@@ -30,6 +30,7 @@ constexpr int kReadsPerEvent = 8;              // fairness: a fast sender does n
 // before it is closed: closing with unread input sends a reset, which can destroy the answer
 // (a 413 for a body the client is still sending) before the client reads it.
 constexpr std::uint64_t kLingerNs = 2'000'000'000ULL;
+constexpr std::size_t kLingerMaxBytes = 4U << 20;  // ... and for at most this much
 
 std::string errno_text() { return std::strerror(errno); }
 
@@ -55,6 +56,7 @@ struct HttpServer::Connection {
   HttpSession session;
   std::uint32_t events = 0;        // registered with epoll
   std::uint64_t linger_until = 0;  // answered and shut down for writing: input is dropped until then
+  std::size_t lingered_bytes = 0;
 };
 
 HttpServer::HttpServer(const HttpRouter& router, HttpLimits limits) : router_(&router), limits_(limits) {}
@@ -81,7 +83,7 @@ void HttpServer::bind(const std::string& host, int port) {
   // silently take half of the scrapes.
   const int yes = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 128) != 0) {
+  if (::bind(fd, found->ai_addr, found->ai_addrlen) != 0 || ::listen(fd, 1024) != 0) {  // deep: see accept_all
     const std::string why = errno_text();
     ::close(fd);
     throw std::runtime_error(why);
@@ -199,8 +201,10 @@ void HttpServer::run() {
     }
     return true;
   };
+  // The backlog is emptied at once (bounded): a SYN the kernel drops on a full backlog costs
+  // the client a 1 s retransmission, which a flood of connections must not impose on a scrape.
   const auto accept_all = [&](std::uint64_t now) {
-    for (int i = 0; i < 64; ++i) {
+    for (int i = 0; i < 1024; ++i) {
       sockaddr_storage addr{};
       socklen_t len = sizeof addr;
       const int fd = ::accept4(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -218,8 +222,13 @@ void HttpServer::run() {
       c->events = EPOLLIN | EPOLLRDHUP;
       if (!watch(fd, c->events, EPOLL_CTL_ADD)) continue;  // the Connection closes fd
       ++per_client[peer];
+      Connection& added = *c;
       connections.emplace(fd, std::move(c));
       open_.store(connections.size(), std::memory_order_relaxed);
+      // A request that came with the connection is answered now, before later arrivals in
+      // this batch could take its place under the per-client bound.
+      if (!read_in(added, now) || (added.session.has_output() && !write_out(added, now))) close_connection(fd);
+      else update(added, now);
     }
   };
 
@@ -243,9 +252,10 @@ void HttpServer::run() {
         // Dropping what the peer still sends; its end of input (or an error) ends it.
         char drop[kReadChunk];
         ssize_t got = 0;
-        for (int r = 0; r < kReadsPerEvent && (got = ::recv(fd, drop, sizeof drop, MSG_DONTWAIT)) > 0; ++r) {
-        }
-        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) close_connection(fd);
+        for (int r = 0; r < kReadsPerEvent && (got = ::recv(fd, drop, sizeof drop, MSG_DONTWAIT)) > 0; ++r)
+          c.lingered_bytes += static_cast<std::size_t>(got);
+        if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) || c.lingered_bytes > kLingerMaxBytes)
+          close_connection(fd);
         continue;
       }
       bool ok = true;

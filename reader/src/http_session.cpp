@@ -306,6 +306,14 @@ bool HttpSession::parse_head(std::uint64_t now_ns) {
     refuse(413, "this path takes no body");
     return false;
   }
+  // Authorisation first, from the headers alone: nothing of the body is read, and nothing
+  // about it (size, coding) is told, before the token is right.
+  if (route_->gate) {
+    if (std::optional<HttpResponse> refused = route_->gate(request_)) {
+      answer(std::move(*refused), true);
+      return false;
+    }
+  }
   if (route_->takes_body && !length && !chunked) {
     refuse(411, "a body needs Content-Length or chunked transfer coding");
     return false;
@@ -318,13 +326,6 @@ bool HttpSession::parse_head(std::uint64_t now_ns) {
   if (length && *length > limits_->max_body_bytes) {
     refuse(413, "body over 1 MiB");
     return false;
-  }
-  // Authorisation before a single byte of the body is read.
-  if (route_->gate) {
-    if (std::optional<HttpResponse> refused = route_->gate(request_)) {
-      answer(std::move(*refused), true);
-      return false;
-    }
   }
   if (!has_body) {
     finish_request(now_ns);

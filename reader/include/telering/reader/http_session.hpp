@@ -46,7 +46,7 @@ struct HttpLimits {
   std::chrono::milliseconds write_timeout{10000};
   std::chrono::milliseconds idle_timeout{30000};
   std::size_t max_connections = 256;           // http_server.hpp
-  std::size_t max_connections_per_client = 16;  // per peer address
+  std::size_t max_connections_per_client = 32;  // per peer address
   std::size_t max_body_bytes_in_flight = 8 << 20;  // all connections' bodies being read, together
 };
 
