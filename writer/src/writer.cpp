@@ -1,5 +1,7 @@
 #include "telering/writer.hpp"
 
+#include <pthread.h>
+
 #include <array>
 #include <atomic>
 #include <cstdio>
@@ -60,6 +62,21 @@ namespace {
 std::mutex g_registry_mutex;
 std::array<Writer::State*, kMaxWritersPerProcess> g_writers{};
 std::uint64_t g_next_serial = 1;
+
+// fork() copies a mutex in whatever state another thread left it: a lane claim or release
+// in progress would leave the child's copy locked forever. Holding every lock across the
+// fork (registry first, as ~Writer and thread exit take them) gives the child unlocked ones.
+void lock_for_fork() noexcept {
+  g_registry_mutex.lock();
+  for (Writer::State* w : g_writers)
+    if (w != nullptr) w->lanes_mutex.lock();
+}
+void unlock_after_fork() noexcept {
+  for (Writer::State* w : g_writers)
+    if (w != nullptr) w->lanes_mutex.unlock();
+  g_registry_mutex.unlock();
+}
+[[maybe_unused]] const int g_fork_locks_registered = ::pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
 
 void release_lane(Segment& segment, std::uint32_t lane, std::uint64_t owner) noexcept {
   LaneControl& control = segment.lane(lane);
@@ -316,9 +333,12 @@ RecordResult Writer::api_call(double seconds, NameId endpoint_id) noexcept {
   return record(RecordKind::ApiCall, endpoint_id, seconds);
 }
 
-RecordResult Writer::memory() noexcept {
-  if (!state_->sampler) return memory_bytes(static_cast<double>(MemorySampler::sample_rss_bytes()));
-  return memory_bytes(static_cast<double>(state_->sampler->rss_bytes()));
+RecordResult Writer::memory() noexcept { return memory_bytes(static_cast<double>(rss_bytes())); }
+
+std::uint64_t Writer::rss_bytes() const noexcept {
+  const MemorySampler* s = state_->sampler.get();
+  if (s == nullptr || !s->runs_in_this_process()) return MemorySampler::sample_rss_bytes();
+  return s->rss_bytes();
 }
 
 RecordResult Writer::memory_bytes(double bytes) noexcept { return record(RecordKind::MemorySample, kNoName, bytes); }
