@@ -75,12 +75,24 @@ struct SegmentIdentity {
   std::uint64_t created_mono_ns;
 };
 static_assert(std::is_trivially_copyable_v<SegmentIdentity>);
-// The fields a build compares before anything else sit at fixed offsets: a reorder would
-// make two builds disagree on what they are reading before the version check can say so.
+// Byte offsets, pinned. magic, layout_version and record_size are what any build compares
+// before it reads anything else ("layout version: segment 3, this build 4"): they never move,
+// whatever the version, or two builds disagree on what they read before the check can say
+// so. The rest of the identity moves only together with a new kLayoutVersion: a reorder that
+// kept the version would have one build read another's geometry and offsets wrongly.
 static_assert(offsetof(SegmentIdentity, magic) == 0);
 static_assert(offsetof(SegmentIdentity, layout_version) == 8);
 static_assert(offsetof(SegmentIdentity, record_size) == 12);
 static_assert(offsetof(SegmentIdentity, geometry) == 16);
+static_assert(offsetof(SegmentGeometry, lane_count) == 0 && offsetof(SegmentGeometry, lane_capacity) == 4 &&
+              offsetof(SegmentGeometry, mpsc_capacity) == 8 && offsetof(SegmentGeometry, name_capacity) == 12 &&
+              offsetof(SegmentGeometry, report_bytes) == 16 && sizeof(SegmentGeometry) == 20);
+static_assert(offsetof(SegmentIdentity, creator_pid) == 36);
+static_assert(offsetof(SegmentIdentity, offsets) == 40 && sizeof(SectionOffsets) == 64);
+static_assert(offsetof(SegmentIdentity, calibration) == 104 && sizeof(TickCalibration) == 24);
+static_assert(offsetof(SegmentIdentity, created_wall_ns) == 128);
+static_assert(offsetof(SegmentIdentity, created_mono_ns) == 136);
+static_assert(sizeof(SegmentIdentity) == 144);
 
 struct alignas(kCacheLine) SegmentHeader {
   // line 0..: identity, written once by the creator before `ready`.
@@ -105,6 +117,10 @@ struct alignas(kCacheLine) SegmentHeader {
   std::atomic<std::uint64_t> lanes_lost;                             // a writer found its lane owned by another and moved
 };
 static_assert(offsetof(SegmentHeader, identity) == 0);
+// An attacher waits for the ready word before it reads the identity: it never moves either,
+// or a build of another version would wait for a word that is not there instead of naming
+// the version it found.
+static_assert(offsetof(SegmentHeader, ready) == 192);
 inline constexpr std::size_t kHeaderBytes = 4096;
 static_assert(sizeof(SegmentHeader) <= kHeaderBytes);
 
