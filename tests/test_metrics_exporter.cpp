@@ -329,7 +329,7 @@ TEST(MetricsExporter, CountsDropsPerLane) {
   const std::string m = get(exporter.port(), "/metrics").body;
   EXPECT_EQ(sample(m, "telering_lane_dropped_records_total"), static_cast<double>(dropped)) << m;
   EXPECT_EQ(sample(m, "telering_lane_dropped_records_total", {{"lane", "shared"}}), 0.0);
-  EXPECT_EQ(sample(m, "telering_bot_counter", {{"metric", "fills"}}), static_cast<double>(40 - dropped));
+  EXPECT_EQ(sample(m, "telering_bot_metric_accumulated", {{"metric", "fills"}}), static_cast<double>(40 - dropped));
   EXPECT_EQ(sample(m, "telering_lane_fill_ratio"), 0.0);  // drained
 }
 

@@ -36,7 +36,6 @@ using prometheus::Histogram;
 
 constexpr double kNsPerSecond = 1e9;
 constexpr std::uint64_t kReaderStaleNs = 2'000'000'000ULL;  // as writers judge the heartbeat (layout.hpp)
-constexpr const char* kOther = "other";
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -140,8 +139,8 @@ struct MetricsCollector::Families {
         heartbeat(BuildGauge().Name("telering_reader_heartbeat_timestamp_seconds").Help("Unix time of the reader's latest metrics snapshot (time() minus this = staleness)").Register(r)),
         loop_lag(BuildGauge().Name("telering_reader_loop_lag_seconds").Help("Longest gap between two drain-loop turns since the previous snapshot").Register(r)),
         start_time(BuildGauge().Name("telering_reader_start_time_seconds").Help("Unix time the reader started").Register(r)),
-        user_counters(BuildGauge().Name("telering_bot_counter").Help("Bot-defined counters (Writer::counter), by metric name").Register(r)),
-        user_gauges(BuildGauge().Name("telering_bot_gauge").Help("Bot-defined gauges (Writer::gauge), by metric name").Register(r)),
+        user_counters(BuildGauge().Name("telering_bot_metric_accumulated").Help("Bot-defined counters (Writer::counter): the sum of their increments, by metric name").Register(r)),
+        user_gauges(BuildGauge().Name("telering_bot_metric_last").Help("Bot-defined gauges (Writer::gauge): the last value, by metric name").Register(r)),
         alert_notifications(BuildCounter().Name("telering_alert_notifications_total").Help("Alert notifications by outcome: sent, failed (gave up), dropped (queue full), suppressed (dedup/rate), coalesced, expired").Register(r)),
         alert_attempts(BuildCounter().Name("telering_alert_delivery_attempts_total").Help("Webhook POST attempts, including retries").Register(r)),
         alert_queue(BuildGauge().Name("telering_alert_queue_length").Help("Alerts waiting for delivery").Register(r)),
