@@ -3,6 +3,7 @@ meaning: each instance's views are its own; every record also reaches the segmen
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import threading
@@ -240,6 +241,33 @@ class ErrorRecoveryNamesTest(SegmentTest):
             em.record_error("d", "m4", ErrorSeverity.LOW)
         self.assertEqual(logs.output, ["CRITICAL:seed.levels:CRITICAL ERROR: a - m1", "ERROR:seed.levels:ERROR: b - m2",
                                        "WARNING:seed.levels:WARNING: c - m3", "DEBUG:seed.levels:INFO: d - m4"])
+
+    def test_the_log_record_is_the_one_logging_builds(self):
+        logger = logging.getLogger("seed.record")
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        records = []
+        handler = logging.Handler()
+        handler.emit = records.append
+        logger.addHandler(handler)
+        em = ErrorRecoveryManager(logger=logger)
+        line = inspect.currentframe().f_lineno + 1
+        em.record_error("api_rate_limit", "Rate limit exceeded", ErrorSeverity.MEDIUM, {"n": 1})
+        logger.warning("WARNING: api_rate_limit - Rate limit exceeded")
+        ours, theirs = vars(records[0]), vars(records[1])
+        self.assertEqual(list(ours), list(theirs))  # the same attributes, in the same order
+        for key in ours:
+            if key not in ("created", "msecs", "relativeCreated", "lineno"):
+                self.assertEqual(ours[key], theirs[key], key)
+        self.assertEqual(ours["lineno"], line)
+        self.assertEqual(ours["pathname"], __file__)
+        self.assertEqual(ours["funcName"], "test_the_log_record_is_the_one_logging_builds")
+        self.assertLess(abs(ours["created"] - theirs["created"]), 1.0)
+        self.assertEqual(ours["msecs"], int((ours["created"] - int(ours["created"])) * 1000) + 0.0)
+        self.assertEqual(records[0].getMessage(), "WARNING: api_rate_limit - Rate limit exceeded")
+        formatter = logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(module)s:%(lineno)d - %(message)s")
+        self.assertTrue(formatter.format(records[0]).endswith(
+            f"- seed.record - WARNING - test_seed_api:{line} - WARNING: api_rate_limit - Rate limit exceeded"))
 
     def test_log_level_changes_take_effect_at_once(self):
         logger = logging.getLogger("seed.filter")

@@ -108,7 +108,14 @@ class WriterUse {
 };
 
 // ErrorRecoveryManager.record_error() on this thread now (see PerformanceMonitor.record_error).
-void note_manager_error_now() noexcept;
+void note_manager_error_at(double wall) noexcept;
+
+// The seed's `logger.<method>(line)` at `level` (an int), for a logger that has it enabled:
+// the same LogRecord, built without logging's Python-level construction when the logger is
+// a plain logging.Logger with the stock factory (native_log.cpp). False with an exception set.
+// `created` is the record's time.time().
+bool emit_log_line(PyObject* logger, PyObject* level, PyObject* method, PyObject* line, double created);
+bool init_log_fast_path();
 
 // Module pieces, each defined in its own file.
 bool add_writer_type(PyObject* module);

@@ -339,7 +339,7 @@ PyMODINIT_FUNC PyInit__native(void) {
   using namespace telering::python;
   PyObject* m = PyModule_Create(&kModule);
   if (m == nullptr) return nullptr;
-  if (cache_objects() < 0) {
+  if (cache_objects() < 0 || !init_log_fast_path()) {
     Py_DECREF(m);
     return nullptr;
   }

@@ -344,7 +344,7 @@ PyMethodDef kModuleMethods[] = {
 
 }  // namespace
 
-void note_manager_error_now() noexcept { t_error_recorded_at = wall_now(); }
+void note_manager_error_at(double wall) noexcept { t_error_recorded_at = wall; }
 
 bool add_monitor_type(PyObject* module) {
   MonitorType.tp_name = "telering._native.PerformanceMonitor";
