@@ -69,6 +69,9 @@ class ErrorRecoveryManager(_native.ErrorRecoveryManager):
     circuit_breaker_timeout seconds). record_error and is_circuit_breaker_open are native;
     every error also goes to the segment for the reader."""
 
+    # No per-instance __dict__: the native methods are then found without a dict check.
+    __slots__ = ("max_retries", "backoff_base", "circuit_breaker_timeout", "_lock", "_send_strategies")
+
     def __init__(self, max_retries: int = 3, backoff_base: float = 2.0, *, writer: Optional[Writer] = None,
                  logger: Optional[logging.Logger] = None) -> None:
         super().__init__(writer=writer)
