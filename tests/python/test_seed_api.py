@@ -269,6 +269,49 @@ class ErrorRecoveryNamesTest(SegmentTest):
         self.assertTrue(formatter.format(records[0]).endswith(
             f"- seed.record - WARNING - test_seed_api:{line} - WARNING: api_rate_limit - Rate limit exceeded"))
 
+    def test_the_log_line_reaches_the_handlers_logging_would_call(self):
+        parent, child = logging.getLogger("walk"), logging.getLogger("walk.child")
+        parent.propagate = False
+        child.setLevel(logging.DEBUG)
+        seen = []
+
+        def handler(name, level):
+            h = logging.Handler(level)
+            h.emit = lambda record: seen.append((name, record.getMessage()))
+            return h
+
+        child.addHandler(handler("child-debug", logging.DEBUG))
+        child.addHandler(handler("child-error", logging.ERROR))
+        parent.addHandler(handler("parent-warning", logging.WARNING))
+        self.addCleanup(lambda: [lg.handlers.clear() for lg in (parent, child)])
+        em = ErrorRecoveryManager(logger=child)
+        em.record_error("t", "medium", ErrorSeverity.MEDIUM)
+        self.assertEqual(seen, [("child-debug", "WARNING: t - medium"), ("parent-warning", "WARNING: t - medium")])
+        seen.clear()
+        child.propagate = False
+        em.record_error("t", "high", ErrorSeverity.HIGH)
+        self.assertEqual(seen, [("child-debug", "ERROR: t - high"), ("child-error", "ERROR: t - high")])
+        seen.clear()
+        child.addFilter(lambda record: "drop" not in record.getMessage())
+        em.record_error("t", "drop me", ErrorSeverity.HIGH)
+        em.record_error("t", "keep me", ErrorSeverity.LOW)
+        self.assertEqual(seen, [("child-debug", "INFO: t - keep me")])
+        seen.clear()
+        child.disabled = True
+        em.record_error("t", "disabled", ErrorSeverity.CRITICAL)
+        child.disabled = False
+        self.assertEqual(seen, [])
+        lonely = logging.getLogger("walk.lonely")
+        lonely.propagate = False
+        lonely.setLevel(logging.DEBUG)
+        last_resort = logging.lastResort
+        caught = []
+        logging.lastResort = handler("last-resort", logging.WARNING)
+        logging.lastResort.emit = lambda record: caught.append(record.getMessage())
+        self.addCleanup(setattr, logging, "lastResort", last_resort)
+        ErrorRecoveryManager(logger=lonely).record_error("t", "nobody", ErrorSeverity.HIGH)
+        self.assertEqual(caught, ["ERROR: t - nobody"])
+
     def test_log_level_changes_take_effect_at_once(self):
         logger = logging.getLogger("seed.filter")
         logger.propagate = False

@@ -47,6 +47,13 @@ struct LogCache {
   PyObject* s_mp_process = nullptr;            // "multiprocessing.process"
   PyObject* s_current_process_global = nullptr;  // "_current_process"
   PyObject* s_private_name = nullptr;          // "_name"
+  PyObject* s_filters = nullptr;
+  PyObject* s_disabled = nullptr;
+  PyObject* s_handlers = nullptr;
+  PyObject* s_level = nullptr;
+  PyObject* s_propagate = nullptr;
+  PyObject* s_parent = nullptr;
+  PyObject* s_call_handlers = nullptr;
   PyObject* filenames = nullptr;         // pathname -> (filename, module)
   bool ready = false;
 };
@@ -92,6 +99,13 @@ bool init_cache() {
   c.s_mp_process = PyUnicode_InternFromString("multiprocessing.process");
   c.s_current_process_global = PyUnicode_InternFromString("_current_process");
   c.s_private_name = PyUnicode_InternFromString("_name");
+  c.s_filters = PyUnicode_InternFromString("filters");
+  c.s_disabled = PyUnicode_InternFromString("disabled");
+  c.s_handlers = PyUnicode_InternFromString("handlers");
+  c.s_level = PyUnicode_InternFromString("level");
+  c.s_propagate = PyUnicode_InternFromString("propagate");
+  c.s_parent = PyUnicode_InternFromString("parent");
+  c.s_call_handlers = PyUnicode_InternFromString("callHandlers");
   c.filenames = PyDict_New();
   if (PyErr_Occurred() || !c.logger_type || !c.root_type || !c.record_type || !c.threading_active ||
       !c.current_thread || !c.filenames)
@@ -271,18 +285,86 @@ PyObject* make_record(PyObject* logger, PyObject* level, PyObject* line, double 
 #endif
 }
 
+// Logger.handle(record) for a plain Logger: `if not disabled and filter(record):
+// callHandlers(record)`. With no filters on the logger, the handler walk runs here — each
+// logger up the propagate chain, each handler whose level the record reaches gets
+// handler.handle(record) — exactly as callHandlers walks it; with filters, or when no
+// handler exists (logging's lastResort and its one-time warning), logging does it itself.
+bool handle_record(PyObject* logger, PyObject* level, PyObject* record) {
+  PyObject* filters = PyObject_GetAttr(logger, c.s_filters);
+  PyObject* disabled = filters ? PyObject_GetAttr(logger, c.s_disabled) : nullptr;
+  const bool simple = filters && disabled && PyList_CheckExact(filters) && PyList_GET_SIZE(filters) == 0 &&
+                      disabled == Py_False;
+  Py_XDECREF(filters);
+  Py_XDECREF(disabled);
+  if (PyErr_Occurred()) return false;
+  if (!simple) {
+    PyObject* r = PyObject_CallMethodOneArg(logger, c.s_handle, record);
+    Py_XDECREF(r);
+    return r != nullptr;
+  }
+  const long levelno = PyLong_AsLong(level);
+  long found = 0;
+  PyObject* current = Py_NewRef(logger);
+  while (current != nullptr && current != Py_None) {
+    PyObject* handlers = PyObject_GetAttr(current, c.s_handlers);
+    if (handlers == nullptr || !PyList_Check(handlers)) {
+      Py_XDECREF(handlers);
+      Py_DECREF(current);
+      return !PyErr_Occurred() ? (PyErr_SetString(PyExc_TypeError, "logger.handlers is not a list"), false) : false;
+    }
+    // Indexes the live list as `for hdlr in c.handlers` does (a handler added or removed
+    // during the walk is seen as Python's list iterator would see it).
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(handlers); ++i) {
+      PyObject* handler = Py_NewRef(PyList_GET_ITEM(handlers, i));
+      ++found;
+      PyObject* hl = PyObject_GetAttr(handler, c.s_level);
+      const long handler_level = hl ? PyLong_AsLong(hl) : -1;
+      Py_XDECREF(hl);
+      PyObject* r = nullptr;
+      if (!PyErr_Occurred()) r = levelno >= handler_level ? PyObject_CallMethodOneArg(handler, c.s_handle, record)
+                                                          : Py_NewRef(Py_None);
+      Py_DECREF(handler);
+      if (r == nullptr) {
+        Py_DECREF(handlers);
+        Py_DECREF(current);
+        return false;
+      }
+      Py_DECREF(r);
+    }
+    Py_DECREF(handlers);
+    PyObject* propagate = PyObject_GetAttr(current, c.s_propagate);
+    const int go_on = propagate ? PyObject_IsTrue(propagate) : -1;
+    Py_XDECREF(propagate);
+    PyObject* next = go_on == 1 ? PyObject_GetAttr(current, c.s_parent) : nullptr;
+    Py_DECREF(current);
+    if (go_on < 0 || (go_on == 1 && next == nullptr)) return false;
+    current = next;
+  }
+  Py_XDECREF(current);
+  if (found == 0) {  // lastResort, or logging's "no handlers could be found" warning
+    PyObject* r = PyObject_CallMethodOneArg(logger, c.s_call_handlers, record);
+    Py_XDECREF(r);
+    return r != nullptr;
+  }
+  return true;
+}
+
 }  // namespace
 
 bool init_log_fast_path() { return init_cache(); }
 
 bool emit_log_line(PyObject* logger, PyObject* level, PyObject* method, PyObject* line, double created) {
   PyObject* record = make_record(logger, level, line, created);
-  if (record == nullptr && PyErr_Occurred()) return false;
-  PyObject* r = record != nullptr ? PyObject_CallMethodOneArg(logger, c.s_handle, record)
-                                  : PyObject_CallMethodOneArg(logger, method, line);
-  Py_XDECREF(record);
-  Py_XDECREF(r);
-  return r != nullptr;
+  if (record == nullptr) {
+    if (PyErr_Occurred()) return false;
+    PyObject* r = PyObject_CallMethodOneArg(logger, method, line);
+    Py_XDECREF(r);
+    return r != nullptr;
+  }
+  const bool ok = handle_record(logger, level, record);
+  Py_DECREF(record);
+  return ok;
 }
 
 }  // namespace telering::python
