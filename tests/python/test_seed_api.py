@@ -80,6 +80,20 @@ class HealthCheckNamesTest(SegmentTest):
         self.assertEqual(m["warnings_total"], 1)
         self.assertGreater(m["memory_mb"], 1.0)
 
+    def test_the_seeds_double_recording_of_an_exception_is_one_error_in_the_segment(self):
+        em, pm = ErrorRecoveryManager(), PerformanceMonitor()
+        try:
+            raise ValueError("boom")
+        except Exception as e:
+            em.record_error("background_scanner_error", str(e), ErrorSeverity.HIGH, {"exception_type": type(e).__name__})
+            pm.record_error()
+        pm.record_error()  # a bare one on its own is an error of its own
+        self.assertEqual(pm.error_count, 2)
+        self.assertEqual(em.error_counts, {"background_scanner_error": 1})
+        stats = reader_once(self.segment)["error_statistics"]
+        self.assertEqual(stats["total_errors"], 2)
+        self.assertEqual(stats["errors_by_type"], {"background_scanner_error": 1, "unspecified_error": 1})
+
     def test_bot_health_check_attributes_and_thresholds(self):
         hc = BotHealthCheck()
         self.assertIsInstance(hc.performance_monitor, PerformanceMonitor)
