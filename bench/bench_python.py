@@ -196,7 +196,7 @@ def main():
     reader_exe = find_reader()
     reader = None
     if reader_exe:
-        reader = subprocess.Popen([reader_exe, "--segment", segment, "--log-level", "warn", "--report-interval", "1h"],
+        reader = subprocess.Popen([reader_exe, "--segment", segment, "--log-level", "error", "--report-interval", "1h"],
                                   stdout=subprocess.DEVNULL)
     try:
         w = telering.attach(segment=segment, bot="bench-py")

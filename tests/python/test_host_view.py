@@ -79,7 +79,7 @@ class LiveReaderTest(SegmentTest):
         self.assertEqual((full.message, full.context), ("Rate limit exceeded", {"endpoint": "/api/v1/market/orderbook"}))
 
     def test_asyncio_code_calls_the_api_from_coroutines(self):
-        em, pm = ErrorRecoveryManager(), telering.get_health_check().performance_monitor
+        em, pm = ErrorRecoveryManager(), telering.PerformanceMonitor()
 
         async def scan(i):
             started = time.perf_counter()

@@ -3,6 +3,7 @@ meaning: each instance's views are its own; every record also reaches the segmen
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import threading
@@ -78,6 +79,20 @@ class HealthCheckNamesTest(SegmentTest):
         self.assertEqual(m["api_samples"], 2)
         self.assertEqual(m["warnings_total"], 1)
         self.assertGreater(m["memory_mb"], 1.0)
+
+    def test_the_seeds_double_recording_of_an_exception_is_one_error_in_the_segment(self):
+        em, pm = ErrorRecoveryManager(), PerformanceMonitor()
+        try:
+            raise ValueError("boom")
+        except Exception as e:
+            em.record_error("background_scanner_error", str(e), ErrorSeverity.HIGH, {"exception_type": type(e).__name__})
+            pm.record_error()
+        pm.record_error()  # a bare one on its own is an error of its own
+        self.assertEqual(pm.error_count, 2)
+        self.assertEqual(em.error_counts, {"background_scanner_error": 1})
+        stats = reader_once(self.segment)["error_statistics"]
+        self.assertEqual(stats["total_errors"], 2)
+        self.assertEqual(stats["errors_by_type"], {"background_scanner_error": 1, "unspecified_error": 1})
 
     def test_bot_health_check_attributes_and_thresholds(self):
         hc = BotHealthCheck()
@@ -240,6 +255,76 @@ class ErrorRecoveryNamesTest(SegmentTest):
             em.record_error("d", "m4", ErrorSeverity.LOW)
         self.assertEqual(logs.output, ["CRITICAL:seed.levels:CRITICAL ERROR: a - m1", "ERROR:seed.levels:ERROR: b - m2",
                                        "WARNING:seed.levels:WARNING: c - m3", "DEBUG:seed.levels:INFO: d - m4"])
+
+    def test_the_log_record_is_the_one_logging_builds(self):
+        logger = logging.getLogger("seed.record")
+        logger.propagate = False
+        logger.setLevel(logging.DEBUG)
+        records = []
+        handler = logging.Handler()
+        handler.emit = records.append
+        logger.addHandler(handler)
+        em = ErrorRecoveryManager(logger=logger)
+        line = inspect.currentframe().f_lineno + 1
+        em.record_error("api_rate_limit", "Rate limit exceeded", ErrorSeverity.MEDIUM, {"n": 1})
+        logger.warning("WARNING: api_rate_limit - Rate limit exceeded")
+        ours, theirs = vars(records[0]), vars(records[1])
+        self.assertEqual(list(ours), list(theirs))  # the same attributes, in the same order
+        for key in ours:
+            if key not in ("created", "msecs", "relativeCreated", "lineno"):
+                self.assertEqual(ours[key], theirs[key], key)
+        self.assertEqual(ours["lineno"], line)
+        self.assertEqual(ours["pathname"], __file__)
+        self.assertEqual(ours["funcName"], "test_the_log_record_is_the_one_logging_builds")
+        self.assertLess(abs(ours["created"] - theirs["created"]), 1.0)
+        self.assertEqual(ours["msecs"], int((ours["created"] - int(ours["created"])) * 1000) + 0.0)
+        self.assertEqual(records[0].getMessage(), "WARNING: api_rate_limit - Rate limit exceeded")
+        formatter = logging.Formatter("%(asctime)s - %(name)s - %(levelname)s - %(module)s:%(lineno)d - %(message)s")
+        self.assertTrue(formatter.format(records[0]).endswith(
+            f"- seed.record - WARNING - test_seed_api:{line} - WARNING: api_rate_limit - Rate limit exceeded"))
+
+    def test_the_log_line_reaches_the_handlers_logging_would_call(self):
+        parent, child = logging.getLogger("walk"), logging.getLogger("walk.child")
+        parent.propagate = False
+        child.setLevel(logging.DEBUG)
+        seen = []
+
+        def handler(name, level):
+            h = logging.Handler(level)
+            h.emit = lambda record: seen.append((name, record.getMessage()))
+            return h
+
+        child.addHandler(handler("child-debug", logging.DEBUG))
+        child.addHandler(handler("child-error", logging.ERROR))
+        parent.addHandler(handler("parent-warning", logging.WARNING))
+        self.addCleanup(lambda: [lg.handlers.clear() for lg in (parent, child)])
+        em = ErrorRecoveryManager(logger=child)
+        em.record_error("t", "medium", ErrorSeverity.MEDIUM)
+        self.assertEqual(seen, [("child-debug", "WARNING: t - medium"), ("parent-warning", "WARNING: t - medium")])
+        seen.clear()
+        child.propagate = False
+        em.record_error("t", "high", ErrorSeverity.HIGH)
+        self.assertEqual(seen, [("child-debug", "ERROR: t - high"), ("child-error", "ERROR: t - high")])
+        seen.clear()
+        child.addFilter(lambda record: "drop" not in record.getMessage())
+        em.record_error("t", "drop me", ErrorSeverity.HIGH)
+        em.record_error("t", "keep me", ErrorSeverity.LOW)
+        self.assertEqual(seen, [("child-debug", "INFO: t - keep me")])
+        seen.clear()
+        child.disabled = True
+        em.record_error("t", "disabled", ErrorSeverity.CRITICAL)
+        child.disabled = False
+        self.assertEqual(seen, [])
+        lonely = logging.getLogger("walk.lonely")
+        lonely.propagate = False
+        lonely.setLevel(logging.DEBUG)
+        last_resort = logging.lastResort
+        caught = []
+        logging.lastResort = handler("last-resort", logging.WARNING)
+        logging.lastResort.emit = lambda record: caught.append(record.getMessage())
+        self.addCleanup(setattr, logging, "lastResort", last_resort)
+        ErrorRecoveryManager(logger=lonely).record_error("t", "nobody", ErrorSeverity.HIGH)
+        self.assertEqual(caught, ["ERROR: t - nobody"])
 
     def test_log_level_changes_take_effect_at_once(self):
         logger = logging.getLogger("seed.filter")

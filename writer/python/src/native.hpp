@@ -108,7 +108,14 @@ class WriterUse {
 };
 
 // ErrorRecoveryManager.record_error() on this thread now (see PerformanceMonitor.record_error).
-void note_manager_error_now() noexcept;
+void note_manager_error_at(double wall) noexcept;
+
+// The seed's `logger.<method>(line)` at `level` (an int), for a logger that has it enabled:
+// the same LogRecord, built without logging's Python-level construction when the logger is
+// a plain logging.Logger with the stock factory (native_log.cpp). False with an exception set.
+// `created` is the record's time.time().
+bool emit_log_line(PyObject* logger, PyObject* level, PyObject* method, PyObject* line, double created);
+bool init_log_fast_path();
 
 // Module pieces, each defined in its own file.
 bool add_writer_type(PyObject* module);
@@ -124,19 +131,16 @@ struct Cache {
   PyObject* fromtimestamp;     // datetime.datetime.fromtimestamp
   PyObject* resolver;          // telering._session._resolve (set by the session)
   PyObject* severity[5];       // ErrorSeverity members by level 1..4 (set by error_recovery)
-  PyObject* level_name[5];     // "INFO"... message prefixes are chosen per level
+  PyObject* log_level[5];      // the seed's logging level per severity: DEBUG, WARNING, ERROR, CRITICAL
+  PyObject* log_method[5];     // "debug", "warning", "error", "critical"
+  PyObject* log_prefix[5];     // "INFO", "WARNING", "ERROR", "CRITICAL ERROR"
   PyObject* str_cache;         // "_cache"
   PyObject* str_disabled;      // "disabled"
   PyObject* str_severity;      // "severity"
   PyObject* str_is_enabled_for;
-  PyObject* str_handle;
-  PyObject* str_make_record;
   PyObject* str_name;
   PyObject* str_append;
   PyObject* str_local_breaker_open;
-  PyObject* log_level[5];      // int logging levels by severity level: DEBUG, WARNING, ERROR, CRITICAL
-  PyObject* log_method[5];     // "debug", "warning", "error", "critical"
-  PyObject* log_prefix[5];     // "INFO", "WARNING", "ERROR", "CRITICAL ERROR"
 };
 extern Cache g;
 

@@ -348,16 +348,15 @@ int log_enabled(PyObject* logger, int severity_level) {
 }
 
 // The seed's log line for an error of this severity: "<PREFIX>: <type> - <message>".
-bool log_error(PyObject* logger, int level, PyObject* type, PyObject* message) {
+bool log_error(PyObject* logger, int level, PyObject* type, PyObject* message, double now) {
   if (logger == Py_None) return true;
   const int enabled = log_enabled(logger, level);
   if (enabled <= 0) return enabled == 0;
   PyObject* line = PyUnicode_FromFormat("%U: %S - %S", g.log_prefix[level], type, message);
   if (line == nullptr) return false;
-  PyObject* r = PyObject_CallMethodOneArg(logger, g.log_method[level], line);
+  const bool ok = emit_log_line(logger, g.log_level[level], g.log_method[level], line, now);
   Py_DECREF(line);
-  Py_XDECREF(r);
-  return r != nullptr;
+  return ok;
 }
 
 void log_table_full(WriterObject* w, PyObject* type) {
@@ -430,10 +429,10 @@ PyObject* manager_record_error(Self* self, PyObject* const* args, Py_ssize_t nar
   } else {
     log_table_full(w, type);
   }
-  note_manager_error_now();
-
-  // This instance's view, as the seed keeps it.
+  // This instance's view, as the seed keeps it (one clock read serves the record, the last
+  // time per type and the log record).
   const double now = wall_now();
+  note_manager_error_at(now);
   RecordObject* rec = new_record(type, message, g.severity[level], context, now);
   if (rec == nullptr) return nullptr;
   rec->status = status;
@@ -453,7 +452,7 @@ PyObject* manager_record_error(Self* self, PyObject* const* args, Py_ssize_t nar
   Py_DECREF(appended);
   PyObject* wall = PyFloat_FromDouble(now);
   if (!add_count(self->error_counts, type) || wall == nullptr || PyObject_SetItem(self->last_error_wall, type, wall) < 0 ||
-      !log_error(self->logger, level, type, message)) {
+      !log_error(self->logger, level, type, message, now)) {
     Py_XDECREF(wall);
     Py_DECREF(r);
     return nullptr;

@@ -311,8 +311,6 @@ int cache_objects() {
   g.str_disabled = intern("disabled");
   g.str_severity = intern("severity");
   g.str_is_enabled_for = intern("isEnabledFor");
-  g.str_handle = intern("handle");
-  g.str_make_record = intern("makeRecord");
   g.str_name = intern("name");
   g.str_append = intern("append");
   g.str_local_breaker_open = intern("_local_breaker_open");
@@ -339,7 +337,7 @@ PyMODINIT_FUNC PyInit__native(void) {
   using namespace telering::python;
   PyObject* m = PyModule_Create(&kModule);
   if (m == nullptr) return nullptr;
-  if (cache_objects() < 0) {
+  if (cache_objects() < 0 || !init_log_fast_path()) {
     Py_DECREF(m);
     return nullptr;
   }

@@ -290,11 +290,6 @@ PyObject* windows(Self* self, PyObject*) {
   return out;
 }
 
-PyObject* note_manager_error(PyObject*, PyObject*) {
-  t_error_recorded_at = wall_now();
-  Py_RETURN_NONE;
-}
-
 #define FAST(fn) reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(fn))
 
 PyMethodDef kMethods[] = {
@@ -336,15 +331,9 @@ PyGetSetDef kGetSet[] = {
 
 PyTypeObject MonitorType = {PyVarObject_HEAD_INIT(nullptr, 0)};
 
-PyMethodDef kModuleMethods[] = {
-    {"_note_manager_error", note_manager_error, METH_NOARGS,
-     PyDoc_STR("_note_manager_error() -> None: an ErrorRecoveryManager recorded an error on this thread now.")},
-    {nullptr, nullptr, 0, nullptr},
-};
-
 }  // namespace
 
-void note_manager_error_now() noexcept { t_error_recorded_at = wall_now(); }
+void note_manager_error_at(double wall) noexcept { t_error_recorded_at = wall; }
 
 bool add_monitor_type(PyObject* module) {
   MonitorType.tp_name = "telering._native.PerformanceMonitor";
@@ -363,8 +352,7 @@ bool add_monitor_type(PyObject* module) {
   MonitorType.tp_getset = kGetSet;
   MonitorType.tp_weaklistoffset = offsetof(MonitorObject, weakrefs);
   return PyType_Ready(&MonitorType) == 0 &&
-         PyModule_AddObjectRef(module, "PerformanceMonitor", reinterpret_cast<PyObject*>(&MonitorType)) == 0 &&
-         PyModule_AddFunctions(module, kModuleMethods) == 0;
+         PyModule_AddObjectRef(module, "PerformanceMonitor", reinterpret_cast<PyObject*>(&MonitorType)) == 0;
 }
 
 }  // namespace telering::python

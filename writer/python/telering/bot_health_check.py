@@ -48,6 +48,9 @@ class PerformanceMonitor(_native.PerformanceMonitor):
     instance's own. Every record also goes to the segment. Thread-safe: each recording
     method is one native call that holds the GIL throughout (no lock to take)."""
 
+    # No per-instance __dict__: the native methods are then found without a dict check.
+    __slots__ = ("logger",)
+
     def __init__(self, window_size: int = 100, *, writer: Optional[Writer] = None) -> None:
         super().__init__(window_size, writer=writer)
         self.logger = _default_logger

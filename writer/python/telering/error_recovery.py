@@ -69,6 +69,9 @@ class ErrorRecoveryManager(_native.ErrorRecoveryManager):
     circuit_breaker_timeout seconds). record_error and is_circuit_breaker_open are native;
     every error also goes to the segment for the reader."""
 
+    # No per-instance __dict__: the native methods are then found without a dict check.
+    __slots__ = ("max_retries", "backoff_base", "circuit_breaker_timeout", "_lock", "_send_strategies")
+
     def __init__(self, max_retries: int = 3, backoff_base: float = 2.0, *, writer: Optional[Writer] = None,
                  logger: Optional[logging.Logger] = None) -> None:
         super().__init__(writer=writer)
@@ -112,7 +115,8 @@ class ErrorRecoveryManager(_native.ErrorRecoveryManager):
     @property
     def last_errors(self) -> Dict[str, datetime]:
         """error type -> datetime of its last error in this instance (a copy)."""
-        return {t: datetime.fromtimestamp(wall) for t, wall in self._last_error_wall.items()}
+        walls = dict(self._last_error_wall)  # one atomic copy: other threads may be recording
+        return {t: datetime.fromtimestamp(wall) for t, wall in walls.items()}
 
     def should_trigger_recovery(self, error_type: str, time_window: int = 60) -> bool:
         """True when this instance saw at least 3 errors of the type and the last within
@@ -257,10 +261,12 @@ class ErrorRecoveryManager(_native.ErrorRecoveryManager):
     def clear_old_errors(self, age_hours: int = 24) -> None:
         """Drops errors older than age_hours from error_history."""
         cutoff = (datetime.now() - timedelta(hours=age_hours)).timestamp()
+        history = self.error_history
         with self._lock:
-            recent = [e for e in self.error_history if e.wall_time > cutoff]
-            self.error_history.clear()
-            self.error_history.extend(recent)
+            # One remove() per old record: each is atomic, so records other threads append
+            # meanwhile (record_error takes no Python lock) are never lost.
+            for error in [e for e in list(history) if e.wall_time <= cutoff]:
+                history.remove(error)
         self.logger.info(f"Cleared errors older than {age_hours} hours")
 
     # -- telering's host-wide views and commands (names of their own) ------------------------
