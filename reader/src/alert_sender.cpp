@@ -67,7 +67,7 @@ std::string slack_alert_body(const Alert& alert, std::string_view host, std::uin
 }
 
 std::string generic_alert_body(const Alert& alert, std::string_view host, std::uint64_t repeats, std::uint64_t suppressed) {
-  return nlohmann::json{{"source", "telering"},
+  return to_json_text(nlohmann::json{{"source", "telering"},
                         {"host", host},
                         {"key", alert.key},
                         {"severity", to_string(alert.severity)},
@@ -75,8 +75,7 @@ std::string generic_alert_body(const Alert& alert, std::string_view host, std::u
                         {"time", rfc3339(alert.wall_ns)},
                         {"wall_ns", alert.wall_ns},
                         {"repeats", repeats},
-                        {"suppressed", suppressed}}
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                        {"suppressed", suppressed}});
 }
 
 AlertSenderOptions AlertSenderOptions::from_config(const AlertConfig& config) {

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <utility>
 
+#include "telering/reader/health_report_format.hpp"
 #include "telering/reader/metrics_exporter.hpp"
 
 namespace telering::reader {
@@ -15,7 +16,7 @@ namespace {
 using nlohmann::json;
 
 // Error messages quote pieces of the body, which need not be valid UTF-8: replace, not throw.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) { return to_json_text(j); }
 
 std::string error_body(std::string_view message) { return dump(json{{"status", "error"}, {"error", message}}); }
 

@@ -84,7 +84,7 @@ HttpResponse HttpResponse::text(int status, std::string body, std::string conten
   HttpResponse r;
   r.status = status;
   r.content_type = std::move(content_type);
-  r.body = std::make_shared<const std::string>(std::move(body));
+  r.body.push_back(std::make_shared<const std::string>(std::move(body)));
   return r;
 }
 
@@ -448,7 +448,8 @@ void HttpSession::refuse(int status, std::string_view why) {
 }
 
 void HttpSession::answer(HttpResponse response, bool close) {
-  const std::size_t body_size = response.body ? response.body->size() : 0;
+  std::size_t body_size = 0;
+  for (const auto& part : response.body) body_size += part ? part->size() : 0;
   std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + std::string(http_reason(response.status)) +
                      "\r\nContent-Type: " + response.content_type + "\r\nContent-Length: " + std::to_string(body_size) + "\r\n";
   for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
@@ -456,7 +457,9 @@ void HttpSession::answer(HttpResponse response, bool close) {
   head += "\r\n";
   if (out_.empty()) write_start_ns_ = now_ns_;
   out_.push_back(Chunk{std::make_shared<const std::string>(std::move(head)), 0});
-  if (body_size != 0 && !head_only_) out_.push_back(Chunk{std::move(response.body), 0});
+  if (!head_only_)
+    for (auto& part : response.body)
+      if (part && !part->empty()) out_.push_back(Chunk{std::move(part), 0});
   if (close) {
     closing_ = true;
     state_ = State::Done;

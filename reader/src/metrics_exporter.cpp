@@ -512,14 +512,14 @@ std::shared_ptr<const MetricsSnapshot> MetricsExporter::current() const {
   return snapshot_;
 }
 
-std::shared_ptr<const std::string> MetricsExporter::render_metrics() const {
+std::vector<std::shared_ptr<const std::string>> MetricsExporter::render_metrics() const {
   const std::shared_ptr<const MetricsSnapshot> snap = current();
   // The snapshot is immutable: serialised once, then served to every scrape until the next
   // one (a hundred concurrent scrapes cost one serialisation, not a hundred).
   if (snap != rendered_for_) {
     std::ostringstream out;
     if (snap) prometheus::TextSerializer().Serialize(out, snap->families);
-    rendered_ = out.str();
+    rendered_ = std::make_shared<const std::string>(out.str());
     rendered_for_ = snap;
   }
   std::vector<prometheus::MetricFamily> live;
@@ -539,11 +539,8 @@ std::shared_ptr<const std::string> MetricsExporter::render_metrics() const {
                               now > snap->taken_mono_ns ? static_cast<double>(now - snap->taken_mono_ns) / kNsPerSecond : 0.0));
   std::ostringstream tail;
   prometheus::TextSerializer().Serialize(tail, live);
-  auto page = std::make_shared<std::string>();
-  page->reserve(rendered_.size() + tail.str().size());
-  *page += rendered_;
-  *page += tail.str();
-  return page;
+  // The cached part is shared by every connection answering from it, the tail is small.
+  return {rendered_, std::make_shared<const std::string>(tail.str())};
 }
 
 HttpResponse MetricsExporter::health() const {

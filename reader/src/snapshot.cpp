@@ -20,6 +20,7 @@
 #include "telering/clock.hpp"
 #include "telering/reader/engine.hpp"
 #include "telering/reader/fnv1a.hpp"
+#include "telering/reader/health_report_format.hpp"
 #include "telering/reader/safe_text.hpp"
 
 namespace telering::reader {
@@ -38,8 +39,9 @@ constexpr std::size_t kMaxSavedHistory = 1000;
   return buf;
 }
 
-// Contexts come from shared memory and may hold invalid UTF-8: replaced, never thrown on.
-[[nodiscard]] std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+// Contexts come from shared memory and may hold invalid UTF-8: replaced, never thrown on
+// (to_json_text, the one JSON serialiser of shared-memory text).
+[[nodiscard]] std::string dump(const json& j) { return to_json_text(j); }
 
 [[nodiscard]] std::string errno_text(int e) { return std::strerror(e); }
 

@@ -63,8 +63,9 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::vector<std::pair<std::string, std::string>> headers;  // extra fields
-  // Shared, so that a cached page served to many connections is not copied per connection.
-  std::shared_ptr<const std::string> body;
+  // Sent one after the other. Shared, so that a cached page served to many connections at
+  // once is held in memory once, not once per connection.
+  std::vector<std::shared_ptr<const std::string>> body;
 
   [[nodiscard]] static HttpResponse text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
 };

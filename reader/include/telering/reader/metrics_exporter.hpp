@@ -168,7 +168,8 @@ class MetricsExporter {
 
  private:
   [[nodiscard]] std::shared_ptr<const MetricsSnapshot> current() const;
-  [[nodiscard]] std::shared_ptr<const std::string> render_metrics() const;
+  // The page as parts: the snapshot's text (cached, shared) and the live gauges.
+  [[nodiscard]] std::vector<std::shared_ptr<const std::string>> render_metrics() const;
   [[nodiscard]] HttpResponse health() const;
 
   HttpRouter router_;
@@ -176,7 +177,7 @@ class MetricsExporter {
   AlertmanagerWebhook* alertmanager_ = nullptr;  // set before the server starts, never after
   // The serialised families of rendered_for_; only the HTTP thread touches them.
   mutable std::shared_ptr<const MetricsSnapshot> rendered_for_;
-  mutable std::string rendered_;
+  mutable std::shared_ptr<const std::string> rendered_;
   std::string host_;
   int port_ = 0;
   // Held by the loop only for the pointer swap in publish(); by a scrape only to copy it.
