@@ -1,5 +1,5 @@
 // bench/bench_snapshot.cpp — what the reader's state snapshot (reader.state) costs, the figure
-// quoted in reader_loop.cpp and the README: the loop thread builds the JSON tree, the
+// quoted in reader_loop.cpp and docs/benchmarks.md: the loop thread builds the JSON tree, the
 // SnapshotWriter's thread dumps it and writes it atomically, and a restarting reader decodes
 // and restores it.
 //
