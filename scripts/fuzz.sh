@@ -14,7 +14,7 @@ fi
 seconds="${FUZZ_SECONDS:-60}"
 build="${BUILD_DIR:-build-fuzz}"
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTELERING_BUILD_FUZZ=ON \
-  -DTELERING_SANITIZE_ADDRESS=ON -DTELERING_BUILD_TESTS=OFF -DTELERING_BUILD_BENCH=OFF >/dev/null
+  -DTELERING_SANITIZE_ADDRESS=ON -DTELERING_BUILD_TESTS=OFF -DTELERING_BUILD_BENCH=OFF -DTELERING_WARNINGS_AS_ERRORS=ON >/dev/null
 cmake --build "$build" --target fuzz_record fuzz_segment fuzz_config fuzz_http
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT

@@ -34,6 +34,17 @@ echo "installed into $prefix"
 "$cmake" --build "$work/build" > "$work/build.log" 2>&1 || { cat "$work/build.log"; fail "consumer build"; }
 grep -q "$prefix" "$work/build/CMakeCache.txt" || fail "consumer did not use the installed prefix"
 if grep -q "$build" "$work/build/CMakeCache.txt"; then fail "consumer refers to the build tree"; fi
+# Warnings as errors are telering's own business (TELERING_WARNINGS_AS_ERRORS, PRIVATE): they
+# must reach neither the consumer's compile lines through the package nor, with telering's
+# defaults, a project that embeds the source tree with add_subdirectory (configured only).
+werror_in() { grep -rl --include=flags.make --include=build.ninja --include='*.cmake' -e '-Werror' "$@"; }
+if werror_in "$libdir/cmake/telering" "$work/build"; then fail "find_package(telering) passes -Werror to the consumer"; fi
+mkdir -p "$work/embed"
+printf 'cmake_minimum_required(VERSION 3.25)\nproject(embeds_telering LANGUAGES C CXX)\nadd_subdirectory("%s" telering)\n' \
+  "$(cd "$source/../.." && pwd)" > "$work/embed/CMakeLists.txt"
+"$cmake" -S "$work/embed" -B "$work/embed-build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER="$cc" \
+  -DCMAKE_CXX_COMPILER="$cxx" > "$work/embed.log" 2>&1 || { cat "$work/embed.log"; fail "add_subdirectory configure"; }
+if werror_in "$work/embed-build"; then fail "add_subdirectory(telering) compiles with -Werror by default"; fi
 
 # pkg-config: a C bot built by hand against the installed C ABI.
 pc_flags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs telering) || fail "pkg-config telering"
