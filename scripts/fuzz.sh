@@ -2,7 +2,8 @@
 # Opt-in fuzzing: builds the libFuzzer targets with clang (ASan+UBSan) and runs each for
 # FUZZ_SECONDS (default 60). New inputs go to a scratch corpus; FUZZ_MERGE=1 merges them
 # into tests/fuzz/corpus/. Targets: record (validation + engine), segment (hostile bytes in a
-# live segment: header validation, drainer, engine), config (the TOML config parser).
+# live segment: header validation, drainer, engine), config (the TOML config parser), http
+# (the reader's HTTP request path: HttpSession with its routes and the Alertmanager webhook).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -14,10 +15,10 @@ seconds="${FUZZ_SECONDS:-60}"
 build="${BUILD_DIR:-build-fuzz}"
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTELERING_BUILD_FUZZ=ON \
   -DTELERING_SANITIZE_ADDRESS=ON -DTELERING_BUILD_TESTS=OFF -DTELERING_BUILD_BENCH=OFF -DTELERING_WARNINGS_AS_ERRORS=ON >/dev/null
-cmake --build "$build" --target fuzz_record fuzz_segment fuzz_config
+cmake --build "$build" --target fuzz_record fuzz_segment fuzz_config fuzz_http
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
-for target in record segment config; do
+for target in record segment config http; do
   mkdir -p "$scratch/$target"
   echo "== fuzz_$target for ${seconds} s"
   status=0

@@ -10,7 +10,7 @@ packages=(
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   prometheus-cpp-dev libcurl4-openssl-dev libcpp-httplib-dev
   libconcurrentqueue-dev
-  python3
+  python3 python3-dev python3-venv python3-pip
 )
 
 missing=()

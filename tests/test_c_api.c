@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "telering/telering_writer.h"
 
@@ -62,6 +64,41 @@ static telering_writer* attach(const char* segment) {
   return w;
 }
 
+/* The shared-group deployment from C: group and mode reach a segment the writer creates, and
+ * trust_other_owner lets it attach to one another user owns. */
+static void check_group_and_owner_options(const char* segment) {
+  char name[200], path[220];
+  snprintf(name, sizeof name, "%s-group", segment);
+  snprintf(path, sizeof path, "/dev/shm/%s", name);
+  telering_writer_options o;
+  telering_writer_options_init(&o);
+  CHECK(o.group == NULL && o.trust_other_owner == 0);
+  o.segment = name;
+  o.sample_memory = 0;
+  o.mode = 0640;
+  o.group = "no-such-group-xyz";
+  telering_writer* w = NULL;
+  CHECK_EQ_INT(telering_attach(&o, &w), TELERING_E_ATTACH);
+  CHECK(strstr(telering_last_error(), "unknown group 'no-such-group-xyz'") != NULL);
+  unlink(path); /* a failed start may leave an empty object (issue 12 item 9) */
+  o.group = "root";
+  CHECK_EQ_INT(telering_attach(&o, &w), TELERING_OK);
+  struct stat st;
+  CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640 && st.st_gid == 0);
+  telering_detach(w);
+  if (geteuid() == 0) {
+    CHECK(chown(path, 12345, (gid_t)-1) == 0);
+    o.group = NULL;
+    w = NULL;
+    CHECK_EQ_INT(telering_attach(&o, &w), TELERING_E_ATTACH);
+    CHECK(strstr(telering_last_error(), "owned by uid 12345") != NULL);
+    o.trust_other_owner = 1;
+    CHECK_EQ_INT(telering_attach(&o, &w), TELERING_OK);
+    telering_detach(w);
+  }
+  unlink(path);
+}
+
 static void check_errors_and_arguments(const char* segment) {
   /* Attach failures: a status, a NULL writer and a message; never an exception. */
   telering_writer* w = (telering_writer*)1;
@@ -89,7 +126,8 @@ static void check_errors_and_arguments(const char* segment) {
   o.segment = "";
   CHECK_EQ_INT(telering_attach(&o, &w), TELERING_E_INVALID_ARGUMENT);
   CHECK(strstr(telering_last_error(), "empty segment") != NULL);
-  (void)segment;
+
+  check_group_and_owner_options(segment);
 
   /* Every code has a description. */
   CHECK(strcmp(telering_strerror(TELERING_OK), "ok") == 0);

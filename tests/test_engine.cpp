@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "support/engine_rig.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/clock.hpp"
 #include "telering/decision_board.hpp"
@@ -31,84 +32,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr std::uint64_t kSecond = 1'000'000'000ULL;
-constexpr const char* kBot = "kucoin-futures-1";
 constexpr double kMiB = 1024.0 * 1024.0;
-
-SegmentGeometry engine_geometry() {
-  SegmentGeometry g = test::small_geometry(4, 256);
-  g.report_bytes = 64 * 1024;
-  return g;
-}
-
-// One writer, one drainer and one engine on a fresh segment, in this thread.
-class EngineRig {
- public:
-  explicit EngineRig(ReaderConfig config = {})
-      : writer_(Writer::attach(writer_options())),
-        drainer_(writer_.segment()),
-        t0_(monotonic_ns()),
-        engine_(std::move(config), writer_.segment(), t0_, wall_ns() - static_cast<std::int64_t>(t0_)) {}
-
-  Writer& w() { return writer_; }
-  Engine& engine() { return engine_; }
-  Segment& segment() { return writer_.segment(); }
-  const BoardReader& board() { return writer_.board(); }
-  // A time `offset_ns` after the engine started.
-  [[nodiscard]] std::uint64_t at(std::uint64_t offset_ns) const { return t0_ + offset_ns; }
-
-  // Drains everything into the engine at `now_ns`, then ticks it. Returns records handled.
-  std::uint64_t pump(std::uint64_t now_ns) {
-    struct Handler {
-      Engine& engine;
-      std::uint64_t now_ns;
-      void on_record(const Record& r, const RecordSource& s) { engine.on_record(r, s, now_ns); }
-      void on_malformed(RecordFault f, const Record& r, const RecordSource& s) { engine.on_malformed(f, r, s); }
-    } handler{engine_, now_ns};
-    // This rig is the segment's live reader: bots honour HALF_OPEN permits only while one is.
-    segment().header().reader_heartbeat_ns.store(monotonic_ns(), std::memory_order_release);
-    std::uint64_t total = 0;
-    for (;;) {
-      const DrainStats s = drainer_.poll(handler, 4096, now_ns);
-      total += s.delivered + s.malformed;
-      if (s.delivered + s.malformed == 0) break;
-    }
-    engine_.tick(now_ns);
-    return total;
-  }
-
-  // The report page as JSON (fails the test when nothing was published).
-  nlohmann::json report() {
-    ReportPage page(&segment().report(), segment().report_payload(), segment().geometry().report_bytes);
-    ReportPage::Snapshot snap;
-    EXPECT_TRUE(page.read(snap));
-    return nlohmann::json::parse(snap.text);
-  }
-  ReportPage::Snapshot report_snapshot() {
-    ReportPage page(&segment().report(), segment().report_payload(), segment().geometry().report_bytes);
-    ReportPage::Snapshot snap;
-    EXPECT_TRUE(page.read(snap));
-    return snap;
-  }
-
-  // The command id the writer handed out last.
-  [[nodiscard]] std::uint64_t last_command_id() { return segment().header().next_command_id.load(); }
-
- private:
-  WriterOptions writer_options() {
-    WriterOptions o;
-    o.segment = segment_.name();
-    o.bot = kBot;
-    o.geometry = engine_geometry();
-    o.sample_memory = false;
-    return o;
-  }
-
-  test::UniqueSegment segment_;
-  Writer writer_;
-  Drainer drainer_;
-  std::uint64_t t0_;
-  Engine engine_;
-};
 
 const DecisionEvent* find_decision(const std::vector<DecisionEvent>& events, std::string_view rule) {
   for (const DecisionEvent& e : events)
@@ -1011,6 +935,21 @@ TEST(EngineExternal, OpenHoldsTheBreakerForcedOpenUntilTheLastHolderReleasesIt) 
   EXPECT_TRUE(rig.engine().apply_external(external(K::CloseBreaker, "orders", "fp-2"), rig.at(602 * kSecond)));
   EXPECT_FALSE(w.breaker_open("orders"));
   EXPECT_EQ(w.breaker_state("orders"), BreakerState::Closed);
+}
+
+// Issue 12 item 8: the fingerprints holding one target are bounded; one more is refused (the
+// loop counts it as a rejected action) and the ones held still release it.
+TEST(EngineExternal, HoldersOfOneTargetAreBounded) {
+  EngineRig rig;
+  using K = ExternalAction::Kind;
+  for (std::size_t i = 0; i < Engine::kMaxExternalHolders; ++i)
+    ASSERT_TRUE(rig.engine().apply_external(external(K::Backoff, "api_rate_limit", "fp-" + std::to_string(i)), rig.at(kSecond)));
+  EXPECT_FALSE(rig.engine().apply_external(external(K::Backoff, "api_rate_limit", "one-too-many"), rig.at(kSecond)));
+  EXPECT_TRUE(rig.engine().apply_external(external(K::Backoff, "api_rate_limit", "fp-0"), rig.at(kSecond))) << "a renewal";
+  EXPECT_EQ(rig.engine().save_state().at("external").at(0).at("holders").size(), Engine::kMaxExternalHolders);
+  for (std::size_t i = 0; i < Engine::kMaxExternalHolders; ++i)
+    ASSERT_TRUE(rig.engine().apply_external(external(K::ClearBackoff, "api_rate_limit", "fp-" + std::to_string(i)), rig.at(2 * kSecond)));
+  EXPECT_FALSE(rig.w().in_backoff("api_rate_limit"));
 }
 
 TEST(EngineExternal, HoldsEndAtTheirDeadlineWhenNoResolutionArrives) {

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -19,8 +20,11 @@
 
 #include "support/unique_segment.hpp"
 #include "telering/clock.hpp"
+#include "telering/reader/engine.hpp"
 #include "telering/reader/metrics_exporter.hpp"
 #include "telering/reader/reader_loop.hpp"
+#include "telering/reader/safe_text.hpp"
+#include "telering/report_page.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {
@@ -194,6 +198,99 @@ TEST(MetricsExporter, ServesWhatTheWriterRecorded) {
   EXPECT_EQ(get(exporter.port(), "/nope").status, 404);
 }
 
+// Issue 12 item 2: a bot whose name is clipped at 52 bytes (honest: multibyte characters)
+// and a hostile writer's raw bytes must not make the page unparseable (invalid UTF-8 in a
+// label value makes Prometheus refuse the whole scrape).
+TEST(MetricsExporter, EveryLabelIsValidUtf8WhateverTheNamesHold) {
+  test::UniqueSegment seg;
+  WriterOptions o = writer_options(seg, geometry());
+  o.bot.clear();
+  while (o.bot.size() < 70) o.bot += "\xC3\xA9";  // e-acute: 52 falls inside a character
+  Writer w = Writer::attach(o);
+  MetricsExporter exporter("127.0.0.1:0");
+  ReaderOptions options;
+  options.metrics = &exporter;
+  ReaderLoop loop(w.segment(), config(), options);
+  NameTable names(w.segment().names(), w.segment().geometry().name_capacity);
+  const NameId type = names.intern(NameKind::ErrorType, "bad\xFF\xC3\ntype");
+  const NameId endpoint = names.intern(NameKind::Endpoint, "ep\xE2\x82");
+  ASSERT_EQ(w.error(type, Severity::High, "ctx"), RecordResult::Recorded);
+  ASSERT_EQ(w.api_call(0.1, endpoint), RecordResult::Recorded);
+  ASSERT_EQ(w.scan_time(1.0), RecordResult::Recorded);
+  loop.drain_all(monotonic_ns());
+  const Response r = get(exporter.port(), "/metrics");
+  ASSERT_EQ(r.status, 200);
+  std::istringstream in(r.body);
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line); ++lines) EXPECT_TRUE(is_safe_text(line)) << line;
+  EXPECT_GT(lines, 100U);
+  EXPECT_EQ(sample(r.body, "telering_errors_total", {{"type", "bad\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBDtype"}}), 1.0)
+      << "each bad byte is one U+FFFD";
+}
+
+// Issue 12 item 6: one hostile writer inventing bots must not grow the page without bound;
+// the families built in collect() are capped like the per-record ones, and the drops counted.
+TEST(MetricsCollector, EveryFamilyIsCappedAndCountsWhatItDrops) {
+  test::UniqueSegment seg;
+  SegmentGeometry g = test::small_geometry(2, 64);
+  g.name_capacity = 8192;
+  g.report_bytes = 256 * 1024;
+  Segment segment = Segment::open(seg.options(g));
+  const std::uint64_t now = monotonic_ns();
+  Engine engine(config(), segment, now, wall_ns() - static_cast<std::int64_t>(now));
+  MetricsCollector collector(segment);
+  NameTable names(segment.names(), g.name_capacity);
+  constexpr int kBots = 2100;  // x 5 bot_health series each, > 2000
+  for (int i = 0; i < kBots; ++i) {
+    Record r{};
+    r.kind = RecordKind::ScanTime;
+    r.value = 1.0;
+    r.timestamp = read_ticks();
+    r.bot_id = names.intern(NameKind::Bot, "bot-" + std::to_string(i));
+    ASSERT_NE(r.bot_id, kNoName);
+    engine.on_record(r, RecordSource{}, now);
+    collector.observe(r, engine);
+  }
+  const auto snapshot = collector.collect(engine, LoopFigures{}, now, wall_ns());
+  std::size_t total = 0;
+  std::map<std::string, double> dropped;
+  for (const prometheus::MetricFamily& f : snapshot->families) {
+    EXPECT_LE(f.metric.size(), MetricsCollector::kMaxSeriesPerFamily + 1) << f.name;
+    total += f.metric.size();
+    if (f.name == "telering_metrics_dropped_series_total")
+      for (const prometheus::ClientMetric& m : f.metric) dropped[m.label.at(0).value] = m.counter.value;
+  }
+  EXPECT_LT(total, 25'000U);
+  EXPECT_EQ(dropped["telering_scan_time_seconds"], kBots - 2000.0) << "folded under other";
+  EXPECT_EQ(dropped["telering_scan_time_avg_seconds"], kBots - 2000.0) << "left out of the snapshot";
+  EXPECT_GT(dropped["telering_bot_health_status"], 0.0);
+}
+
+// Issue 12 item 5: /health never serves a report the loop stopped refreshing as if fresh.
+TEST(MetricsExporter, HealthIs503WhenTheLoopOrTheReportIsStale) {
+  test::UniqueSegment seg;
+  Writer w = Writer::attach(writer_options(seg, geometry()));
+  MetricsExporter exporter("127.0.0.1:0");
+  ReaderOptions options;
+  options.metrics = &exporter;
+  ReaderLoop loop(w.segment(), config(), options);
+  loop.drain_all(monotonic_ns());
+  ASSERT_EQ(get(exporter.port(), "/health").status, 200);
+  SegmentHeader& h = w.segment().header();
+  // A loop that stopped beating (stalled, or killed without a successor).
+  h.reader_heartbeat_ns.store(monotonic_ns() - 3'000'000'000ULL);
+  Response r = get(exporter.port(), "/health");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("has not beaten"), std::string::npos) << r.body;
+  // A loop that beats but whose report is old (it stopped publishing).
+  h.reader_heartbeat_ns.store(monotonic_ns());
+  ReportPage page(&w.segment().report(), w.segment().report_payload(), w.segment().geometry().report_bytes);
+  ASSERT_TRUE(page.publish(R"({"overall_status":"HEALTHY"})", HealthStatus::Healthy, monotonic_ns() - 60'000'000'000ULL));
+  r = get(exporter.port(), "/health");
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("stopped publishing"), std::string::npos) << r.body;
+}
+
 TEST(MetricsExporter, BotScopedBreakersCarryTheirBotLabel) {
   test::UniqueSegment seg;
   Writer w = Writer::attach(writer_options(seg, geometry()));
@@ -232,7 +329,7 @@ TEST(MetricsExporter, CountsDropsPerLane) {
   const std::string m = get(exporter.port(), "/metrics").body;
   EXPECT_EQ(sample(m, "telering_lane_dropped_records_total"), static_cast<double>(dropped)) << m;
   EXPECT_EQ(sample(m, "telering_lane_dropped_records_total", {{"lane", "shared"}}), 0.0);
-  EXPECT_EQ(sample(m, "telering_bot_counter", {{"metric", "fills"}}), static_cast<double>(40 - dropped));
+  EXPECT_EQ(sample(m, "telering_bot_metric_accumulated", {{"metric", "fills"}}), static_cast<double>(40 - dropped));
   EXPECT_EQ(sample(m, "telering_lane_fill_ratio"), 0.0);  // drained
 }
 

@@ -368,7 +368,7 @@ TEST(SegmentStats, CorruptValuesRenderAsCorruptWithoutCrashing) {
   ASSERT_NE(scanner, nullptr);
   EXPECT_TRUE(scanner->open_until_corrupt);
   EXPECT_FALSE(scanner->open_for_s.has_value());
-  EXPECT_NE(find_row(s, "evil?[2Jname"), nullptr) << "non-printable bytes are replaced";
+  EXPECT_NE(find_row(s, "evil\xEF\xBF\xBD[2Jname"), nullptr) << "non-printable bytes are replaced (U+FFFD, safe_text.hpp)";
   EXPECT_EQ(s.names.corrupt, 3U);  // victim (length), odd_kind (kind), limbo (state)
   EXPECT_EQ(s.overall_health, "corrupt");
   EXPECT_FALSE(s.shutdown_requested.has_value());

@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
+#include <limits>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "support/log_capture.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/clock.hpp"
 #include "telering/reader/config.hpp"
@@ -492,6 +495,102 @@ TEST(Snapshot, RunWritesTheStateAtCleanShutdown) {
   ASSERT_TRUE(loaded.snapshot.has_value());
   EXPECT_EQ(loaded.snapshot->state["breakers"][0]["component"], "order_router");
   EXPECT_EQ(loaded.snapshot->at.boot_id, read_boot_id());
+  fs::remove_all(dir);
+}
+
+// ---------------------------------------------------------------------------------------
+// Damage the state survives (issue 12 item 8)
+
+// A reader that saved a state with a counter overflowed to +Inf, then restarts.
+TEST(Snapshot, EveryNumberSavedIsFiniteSoAnOverflowedCounterDoesNotCostTheState) {
+  Rig rig;
+  Engine engine(ReaderConfig{}, rig.segment(), rig.at(0), 0);
+  build_incident(rig, engine, 1);
+  Feed feed{rig, engine};
+  const NameId fills = rig.name(NameKind::Metric, "fills");
+  for (int i = 0; i < 2; ++i)
+    feed(rig.record(RecordKind::Counter, rig.w().bot_id(), fills, 1.7e308, rig.at(40 * kSecond)), rig.at(40 * kSecond));
+  ASSERT_TRUE(std::isinf(engine.counters().at("fills")));
+  const std::string text = encode_snapshot(engine.save_state(), rig.segment_name(), SnapshotClock{rig.at(40 * kSecond), 5, "b"});
+  EXPECT_EQ(text.find("null"), std::string::npos) << "no number is written as null";
+  const DecodedSnapshot decoded = decode_snapshot(text, rig.segment_name());
+  Engine restored(ReaderConfig{}, rig.segment(), rig.at(41 * kSecond), 0);
+  restored.restore_state(decoded.state, TimeShift{}, rig.at(41 * kSecond));
+  EXPECT_EQ(restored.counters().at("fills"), std::numeric_limits<double>::max());
+  EXPECT_EQ(restored.counters().at("orders_sent"), 5.0);
+  EXPECT_EQ(restored.breakers().front().metrics.state, BreakerState::Open);
+}
+
+// A state file from before the fix (a null counter) or hand-edited: what is valid comes back.
+TEST(Snapshot, AnUnreadablePartCostsOnlyItselfNotTheBreakersAndBackoffs) {
+  Rig rig;
+  Engine engine(ReaderConfig{}, rig.segment(), rig.at(0), 0);
+  build_incident(rig, engine, 2);
+  json state = engine.save_state();
+  state["counters"]["orders_sent"] = nullptr;      // what +Inf used to be saved as
+  state["bots"][1]["monitor"]["scan_times"] = "?";  // one bot's windows damaged
+  state["host"] = 42;                               // a whole section damaged
+  const fs::path dir = temp_dir();
+  ReaderConfig config;
+  config.state_file = (dir / "reader.state").string();
+  write_raw(config.state_file, encode_snapshot(state, rig.segment_name(), SnapshotClock{rig.at(40 * kSecond), 0, read_boot_id()}));
+  ReaderOptions options;
+  options.print = [](const std::string&) {};
+  ReaderLoop loop(rig.segment(), config, options);
+  ASSERT_TRUE(loop.restored()) << loop.restore_outcome().refused;
+  const Engine& e = loop.engine();
+  EXPECT_EQ(e.counters().count("orders_sent"), 0U) << "the null counter alone is skipped";
+  EXPECT_EQ(e.gauges().at("open_positions"), 7.0);
+  EXPECT_EQ(e.bots().size(), 1U) << "the damaged bot alone is dropped";
+  EXPECT_EQ(e.host_monitor().scan_times().size(), 0U) << "the damaged host section starts fresh";
+  EXPECT_EQ(e.error_log().history_size(), 1000U);
+  bool scanner_open = false;
+  for (const BreakerView& b : e.breakers()) scanner_open |= b.component == "market_scanner" && b.metrics.state == BreakerState::Open;
+  EXPECT_TRUE(scanner_open);
+  EXPECT_TRUE(rig.w().in_backoff("api_rate_limit"));
+  EXPECT_TRUE(set_aside_files(dir, "reader.state").empty()) << "nothing refused, nothing set aside";
+  fs::remove_all(dir);
+}
+
+TEST(Snapshot, AStateFileOverTheCapIsRefusedUnread) {
+  Rig rig;
+  const fs::path dir = temp_dir();
+  const std::string path = (dir / "reader.state").string();
+  {
+    std::ofstream out(path, std::ios::binary);
+    const std::string block(1 << 20, ' ');
+    for (std::size_t i = 0; i <= kMaxSnapshotFileBytes >> 20; ++i) out << block;
+  }
+  const LoadedSnapshot loaded = load_snapshot_file(path, rig.segment_name(), 1'700'000'000LL * 1'000'000'000LL);
+  EXPECT_FALSE(loaded.snapshot.has_value());
+  EXPECT_NE(loaded.refused.find("larger than the 32 MiB"), std::string::npos) << loaded.refused;
+  EXPECT_EQ(loaded.moved_to, path + ".bad-1700000000");
+  fs::remove_all(dir);
+}
+
+TEST(Snapshot, ADirectoryAsStatePathHasItsOwnMessageAndIsLeftWhereItIs) {
+  Rig rig;
+  const fs::path dir = temp_dir();
+  const std::string path = (dir / "state-dir").string();
+  fs::create_directories(path);
+  const LoadedSnapshot loaded = load_snapshot_file(path, rig.segment_name(), 0);
+  EXPECT_FALSE(loaded.missing);
+  EXPECT_NE(loaded.refused.find("is a directory"), std::string::npos) << loaded.refused;
+  EXPECT_TRUE(loaded.moved_to.empty());
+  EXPECT_TRUE(fs::is_directory(path)) << "not renamed";
+  // Writing into it fails: said once, without claiming a previous state is kept.
+  test::LogCapture log;
+  {
+    SnapshotWriter writer(path, rig.segment_name());
+    for (int i = 0; i < 3; ++i) {
+      writer.submit(json::object(), SnapshotClock{1, 2, "b"});
+      writer.flush();
+    }
+    EXPECT_EQ(writer.stats().failed, 3U);
+  }
+  EXPECT_EQ(log.count("not written"), 1U) << log.text();
+  EXPECT_EQ(log.count("there is no previous one"), 1U) << log.text();
+  EXPECT_EQ(log.count("the previous one is kept"), 0U);
   fs::remove_all(dir);
 }
 

@@ -146,6 +146,11 @@ Segment Segment::open(const SegmentOptions& options) {
     } catch (const bip::interprocess_exception& e) {
       bip::shared_memory_object::remove(options.name.c_str());
       throw SegmentError("cannot initialise segment " + quoted(options.name) + ": " + e.what());
+    } catch (...) {
+      // Whatever failed (a group, the mode), nothing half-made may stay: an uninitialised
+      // object makes every later start and every bot fail with "exists but was not initialised".
+      bip::shared_memory_object::remove(options.name.c_str());
+      throw;
     }
   }
 

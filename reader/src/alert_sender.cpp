@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "telering/reader/health_report_format.hpp"
+
 namespace telering::reader {
 
 namespace {
@@ -61,11 +63,11 @@ std::string slack_alert_body(const Alert& alert, std::string_view host, std::uin
   std::string text = "[telering " + std::string(host) + "] " + std::string(to_string(alert.severity)) + ": " + alert.text;
   if (repeats) text += " (x" + std::to_string(repeats + 1) + ")";
   if (suppressed) text += " (" + std::to_string(suppressed) + " similar suppressed)";
-  return nlohmann::json{{"text", text}}.dump();
+  return to_json_text(nlohmann::json{{"text", text}});
 }
 
 std::string generic_alert_body(const Alert& alert, std::string_view host, std::uint64_t repeats, std::uint64_t suppressed) {
-  return nlohmann::json{{"source", "telering"},
+  return to_json_text(nlohmann::json{{"source", "telering"},
                         {"host", host},
                         {"key", alert.key},
                         {"severity", to_string(alert.severity)},
@@ -73,8 +75,7 @@ std::string generic_alert_body(const Alert& alert, std::string_view host, std::u
                         {"time", rfc3339(alert.wall_ns)},
                         {"wall_ns", alert.wall_ns},
                         {"repeats", repeats},
-                        {"suppressed", suppressed}}
-      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                        {"suppressed", suppressed}});
 }
 
 AlertSenderOptions AlertSenderOptions::from_config(const AlertConfig& config) {

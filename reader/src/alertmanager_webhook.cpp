@@ -6,6 +6,7 @@
 #include <cctype>
 #include <utility>
 
+#include "telering/reader/health_report_format.hpp"
 #include "telering/reader/metrics_exporter.hpp"
 
 namespace telering::reader {
@@ -15,7 +16,7 @@ namespace {
 using nlohmann::json;
 
 // Error messages quote pieces of the body, which need not be valid UTF-8: replace, not throw.
-std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump(const json& j) { return to_json_text(j); }
 
 std::string error_body(std::string_view message) { return dump(json{{"status", "error"}, {"error", message}}); }
 
@@ -178,17 +179,24 @@ std::shared_ptr<const AlertmanagerConfig> AlertmanagerWebhook::config() const {
 bool AlertmanagerWebhook::enabled() const { return config()->enabled(); }
 std::size_t AlertmanagerWebhook::rule_count() const { return config()->rules.size(); }
 
-AlertmanagerWebhook::Reply AlertmanagerWebhook::handle(std::string_view authorization, std::string_view body,
-                                                       std::uint64_t now_ns) {
+std::optional<AlertmanagerWebhook::Reply> AlertmanagerWebhook::authorize(std::string_view authorization) {
   const std::shared_ptr<const AlertmanagerConfig> config = this->config();
   if (!config->enabled()) {
     count(disabled_);
-    return {404, error_body("no [[alertmanager.rules]] configured on this reader")};
+    return Reply{404, error_body("no [[alertmanager.rules]] configured on this reader")};
   }
   if (!config->secret.empty() && !bearer_token_matches(authorization, config->secret)) {
     count(unauthorized_);
-    return {401, error_body("missing or wrong bearer token (http_config.authorization in the webhook_config)")};
+    return Reply{401, error_body("missing or wrong bearer token (http_config.authorization in the webhook_config)")};
   }
+  return std::nullopt;
+}
+
+AlertmanagerWebhook::Reply AlertmanagerWebhook::handle(std::string_view authorization, std::string_view body,
+                                                       std::uint64_t now_ns) {
+  // Checked again: a reload may have changed the rules or the secret since the headers came.
+  if (std::optional<Reply> refused = authorize(authorization)) return std::move(*refused);
+  const std::shared_ptr<const AlertmanagerConfig> config = this->config();
   if (body.size() > kMaxWebhookBodyBytes) {
     count(too_large_);
     return {413, error_body("body over " + std::to_string(kMaxWebhookBodyBytes) + " bytes (lower max_alerts in the webhook_config)")};

@@ -407,6 +407,7 @@ ReaderConfig parse_config(std::string_view toml_text, std::string_view source) {
     s->duration("report_interval", c.report_interval, std::chrono::milliseconds(100));
     s->duration("publish_interval", c.publish_interval, std::chrono::milliseconds(10));
     s->duration("lane_reclaim_interval", c.lane_reclaim_interval, std::chrono::milliseconds(10));
+    s->duration("prune_bots_after", c.prune_bots_after, std::chrono::milliseconds(0));
     s->duration("shared_lane_stuck_timeout", c.shared_lane_stuck_timeout, std::chrono::milliseconds(10));
     s->integer("max_records_per_poll", c.max_records_per_poll, 1, 1 << 24);
     s->string("http", c.http_address);

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "telering/reader/health_report_format.hpp"
+#include "telering/reader/safe_text.hpp"
 
 namespace telering::reader {
 
@@ -102,7 +103,8 @@ const Engine::CachedName* Engine::resolve(NameId id) const {
     NameTable::Name n;
     if (!names_.read(id, n)) return nullptr;  // not ready (yet) or corrupt: try again next time
     c.kind = n.kind;
-    c.text = std::move(n.text);
+    // Shared-memory bytes: made safe once here for every report, label, alert and log line.
+    c.text = safe_text(n.text);
     c.resolved = true;  // entries never change once ready
   }
   return &c;
@@ -266,7 +268,7 @@ void Engine::on_error(const Record& r, std::uint64_t now_ns) {
     }
   }
   e.severity = r.severity;
-  e.message_or_context = std::string(r.context_view());
+  e.message_or_context = safe_text(r.context_view());
   if (r.flags & kFlagContextTruncated) e.message_or_context += "…";
   e.now_ns = at;
   e.wall_ns = static_cast<std::int64_t>(at) + wall_offset_ns_;
@@ -363,7 +365,7 @@ void Engine::on_command(const Record& r, std::uint64_t now_ns) {
   const bool applied = apply_command(r, now_ns);
   board_.acknowledge_command(id, applied ? CommandStatus::Applied : CommandStatus::Rejected);
   ++(applied ? stats_.commands_applied : stats_.commands_rejected);
-  if (!applied)
+  if (!applied && log_limiter_.allow("rejected command", now_ns))
     spdlog::warn("rejected command {} ({}) for id {} from bot {}", id, to_string(static_cast<CommandCode>(r.aux_id)),
                  r.name_id, name_of(r.bot_id));
 }
@@ -406,8 +408,9 @@ bool Engine::apply_command(const Record& r, std::uint64_t now_ns) {
       if (!strategy || !recovery_->register_recovery_strategy(*strategy)) return false;
       std::erase_if(command_strategies_, [&](const RecoveryStrategy& s) { return s.error_type == *type; });
       command_strategies_.push_back(*strategy);
-      spdlog::info("bot {} registered recovery strategy for {}: {} (max_retries {}, backoff {})", name_of(r.bot_id), *type,
-                   to_string(strategy->action), strategy->max_retries, format_seconds(strategy->backoff_seconds));
+      if (log_limiter_.allow("strategy registered by a bot", now_ns))
+        spdlog::info("bot {} registered recovery strategy for {}: {} (max_retries {}, backoff {})", name_of(r.bot_id), *type,
+                     to_string(strategy->action), strategy->max_retries, format_seconds(strategy->backoff_seconds));
       return true;
     }
     case CommandCode::RequestReport:
@@ -520,7 +523,10 @@ void Engine::publish_recovery(NameId type_id, NameId component_id, const Recover
 
 void Engine::record_decision(std::uint64_t seq, std::uint64_t now_ns, std::string subject, std::string what, std::string rule) {
   ++stats_.decisions;
-  spdlog::info("decision #{}: {}: {} [{}]", seq, subject, what, rule);
+  // A bot can command decisions at record rate: those lines are limited (the board and
+  // decisions_ still get every one).
+  if (!rule.starts_with("command:") || log_limiter_.allow("decision commanded by a bot", now_ns))
+    spdlog::info("decision #{}: {}: {} [{}]", seq, subject, what, rule);
   if (decisions_.size() == kMaxPendingDecisions) decisions_.pop_front();
   decisions_.push_back(DecisionEvent{seq, now_ns, std::move(subject), std::move(what), std::move(rule)});
 }
@@ -547,8 +553,10 @@ void Engine::tick(std::uint64_t now_ns) {
   if (!external_.empty()) expire_external(now_ns);
   if (now_ns >= next_probe_check_ns_) take_back_probes(now_ns);
   if (now_ns >= next_stall_check_ns_) check_stalls(now_ns);
+  if (now_ns >= next_prune_ns_) prune_bots(now_ns);
   if (!dirty_bots_.empty() && now_ns >= next_regrade_ns_) regrade_dirty(now_ns);
   if (now_ns >= next_publish_ns_ || report_requested_) publish_report(now_ns);
+  log_limiter_.flush(now_ns);
 }
 
 bool Engine::apply_external(const ExternalAction& a, std::uint64_t now_ns) {
@@ -572,6 +580,9 @@ bool Engine::apply_external(const ExternalAction& a, std::uint64_t now_ns) {
   Breaker* b = breaker_kind ? breaker(id, now_ns) : nullptr;
   if (breaker_kind && !b) return false;
   ExternalHold& hold = external_[key];
+  // Holders are alerts (fingerprints): bounded, so a flood of distinct alerts cannot grow
+  // the map, the state file or the time to expire them. The target stays held either way.
+  if (hold.holders.size() >= kMaxExternalHolders && !hold.holders.contains(a.holder)) return false;
   hold.holders[a.holder] = a.until_ns;
   if (!breaker_kind) {
     publish_external_backoff(id, hold, a.source, now_ns);
@@ -677,6 +688,34 @@ void Engine::check_stalls(std::uint64_t now_ns) {
   }
 }
 
+// Bots come and go (restarts under new names, a writer inventing names): each one kept costs
+// windows, a report entry and metric series, so a bot silent for prune_bots_after is
+// forgotten. Its board health goes back to UNKNOWN; its breakers and error history stay.
+void Engine::prune_bots(std::uint64_t now_ns) {
+  next_prune_ns_ = now_ns + 1'000'000'000;  // 1 s: pruning is about hours
+  const auto after = static_cast<std::uint64_t>(std::chrono::nanoseconds(config_.prune_bots_after).count());
+  if (after == 0) return;
+  std::size_t pruned = 0;
+  for (auto it = bots_.begin(); it != bots_.end();) {
+    const Bot& b = it->second;
+    if (now_ns <= b.last_seen_ns || now_ns - b.last_seen_ns <= after) {
+      ++it;
+      continue;
+    }
+    const NameId id = it->first;
+    bots_by_id_[id] = nullptr;
+    std::erase(dirty_bots_, id);
+    board_.set_health(id, HealthStatus::Unknown);
+    it = bots_.erase(it);
+    ++pruned;
+  }
+  if (pruned == 0) return;
+  stats_.bots_pruned += pruned;
+  report_requested_ = true;
+  spdlog::info("forgot {} bot(s) without a record for more than {:.0f} s ([reader] prune_bots_after)", pruned,
+               static_cast<double>(after) / 1e9);
+}
+
 // Cheap early publication of a status change: grades only the bots that got records (and
 // the host, which got them too) and asks for a report when a grade differs from the
 // published one. Time-driven changes (errors leaving the window) wait for publish_interval.
@@ -711,10 +750,33 @@ ErrorStatistics Engine::error_statistics(std::uint64_t now_ns) const { return er
 
 std::string Engine::health_summary(std::uint64_t now_ns) const { return format_health_summary(health_report(now_ns)); }
 
-std::string Engine::report_json(std::uint64_t now_ns) const {
+namespace {
+
+// How many entries of each long list a report keeps (npos: all).
+struct ReportLimits {
+  std::size_t bots = std::string::npos;
+  std::size_t breakers = std::string::npos;
+  std::size_t error_types = std::string::npos;
+  std::size_t recent_errors = std::string::npos;
+};
+
+// Severity rank for ordering what a truncated report keeps: worst first.
+int status_rank(const std::string& s) {
+  if (s == "CRITICAL") return 0;
+  if (s == "WARNING") return 1;
+  if (s == "UNKNOWN") return 2;
+  return 3;
+}
+
+}  // namespace
+
+std::string Engine::report_json(std::uint64_t now_ns, std::size_t max_bytes, bool* truncated_out) const {
+  if (truncated_out) *truncated_out = false;
   nlohmann::json doc = health_report_to_json(health_report(now_ns));
-  doc["error_statistics"] = error_statistics_to_json(error_statistics(now_ns));
-  nlohmann::json bots = nlohmann::json::object();
+  nlohmann::json stats = error_statistics_to_json(error_statistics(now_ns));
+  // Entries of the long lists, most telling first.
+  std::vector<std::pair<std::string, nlohmann::json>> bots;
+  bots.reserve(bots_.size());
   for (const auto& [id, b] : bots_) {
     nlohmann::json j = health_report_to_json(run_full_health_check(b.monitor, config_.thresholds, now_ns,
                                                                     static_cast<std::int64_t>(now_ns) + wall_offset_ns_));
@@ -723,10 +785,10 @@ std::string Engine::report_json(std::uint64_t now_ns) const {
       j["overall_status"] = "CRITICAL";
       j["stalled"] = b.stall_reason;
     }
-    bots[b.name] = std::move(j);
+    bots.emplace_back(b.name, std::move(j));
   }
-  doc["bots"] = std::move(bots);
-  nlohmann::json breakers = nlohmann::json::object();
+  std::vector<std::pair<std::string, nlohmann::json>> breakers;
+  breakers.reserve(breakers_.size());
   for (const auto& [id, b] : breakers_) {
     const BreakerMetrics m = b.breaker.metrics();
     nlohmann::json j{{"state", to_string(m.state)},
@@ -741,12 +803,69 @@ std::string Engine::report_json(std::uint64_t now_ns) const {
       j["component"] = b.component;
       j["bot"] = name_of(b.bot_id);
     }
-    breakers[b.bot_id != kNoName ? b.component + "@" + name_of(b.bot_id) : b.component] = std::move(j);
+    breakers.emplace_back(b.bot_id != kNoName ? b.component + "@" + name_of(b.bot_id) : b.component, std::move(j));
   }
-  doc["breakers"] = std::move(breakers);
   // What the board says: a published request stays in force until ClearShutdown.
   doc["shutdown_requested"] = shutdown_published_;
-  return to_json_text(doc);
+
+  const auto build = [&](const ReportLimits& limits) {
+    nlohmann::json out = doc;
+    nlohmann::json st = stats;
+    nlohmann::json truncated = nlohmann::json::object();
+    const auto keep = [&](auto& list, std::size_t limit, const char* what) {
+      if (limit >= list.size()) return list.size();
+      truncated[what] = list.size() - limit;
+      return limit;
+    };
+    nlohmann::json kept_bots = nlohmann::json::object();
+    for (std::size_t i = 0, n = keep(bots, limits.bots, "bots"); i < n; ++i) kept_bots[bots[i].first] = bots[i].second;
+    out["bots"] = std::move(kept_bots);
+    nlohmann::json k = nlohmann::json::object();
+    for (std::size_t i = 0, n = keep(breakers, limits.breakers, "breakers"); i < n; ++i) k[breakers[i].first] = breakers[i].second;
+    out["breakers"] = std::move(k);
+    if (nlohmann::json& types = st["errors_by_type"]; types.size() > limits.error_types) {
+      std::vector<std::pair<std::string, nlohmann::json>> by_count;
+      for (const auto& t : types.items()) by_count.emplace_back(t.key(), t.value());
+      std::stable_sort(by_count.begin(), by_count.end(), [](const auto& x, const auto& y) { return x.second > y.second; });
+      truncated["errors_by_type"] = by_count.size() - limits.error_types;
+      types = nlohmann::json::object();
+      for (std::size_t i = 0; i < limits.error_types; ++i) types[by_count[i].first] = by_count[i].second;
+    }
+    if (nlohmann::json& recent = st["recent_errors"]; recent.size() > limits.recent_errors) {
+      truncated["recent_errors"] = recent.size() - limits.recent_errors;
+      recent.erase(recent.begin(), recent.end() - static_cast<std::ptrdiff_t>(limits.recent_errors));  // newest kept
+    }
+    out["error_statistics"] = std::move(st);
+    if (!truncated.empty()) {
+      truncated["reason"] = "the whole report did not fit the " + std::to_string(max_bytes) +
+                            "-byte report page; the worst bots, breakers not CLOSED, the most frequent error types and "
+                            "the newest errors are kept; /metrics has every bot";
+      out["truncated"] = std::move(truncated);
+    }
+    return to_json_text(out);
+  };
+
+  std::string text = build(ReportLimits{});
+  if (text.size() <= max_bytes) return text;
+  if (truncated_out) *truncated_out = true;
+  // Degrade: order each list by what matters most, then halve what is kept until it fits.
+  std::stable_sort(bots.begin(), bots.end(), [](const auto& x, const auto& y) {
+    return status_rank(x.second.at("overall_status").template get<std::string>()) <
+           status_rank(y.second.at("overall_status").template get<std::string>());
+  });
+  std::stable_sort(breakers.begin(), breakers.end(), [](const auto& x, const auto& y) {
+    return (x.second.at("state") != "CLOSED") > (y.second.at("state") != "CLOSED");
+  });
+  ReportLimits limits{bots.size(), breakers.size(), stats.at("errors_by_type").size(), stats.at("recent_errors").size()};
+  for (;;) {
+    limits.bots /= 2, limits.breakers /= 2, limits.error_types /= 2, limits.recent_errors /= 2;
+    text = build(limits);
+    if (text.size() <= max_bytes) return text;
+    if (limits.bots + limits.breakers + limits.error_types + limits.recent_errors == 0) break;
+  }
+  // Even the lists' skeleton does not fit (a tiny page): the verdict alone.
+  return to_json_text(nlohmann::json{{"overall_status", doc.at("overall_status")},
+                                     {"truncated", {{"reason", "page too small"}}}});
 }
 
 void Engine::publish_report(std::uint64_t now_ns) {
@@ -765,9 +884,12 @@ void Engine::publish_report(std::uint64_t now_ns) {
     published_status_ = report.overall_status;
   }
   board_.set_overall_health(report.overall_status);
-  const std::string json = report_json(now_ns);
+  // Always publishes: a report that does not fit is degraded (report_json), never left stale.
+  bool truncated = false;
+  const std::string json = report_json(now_ns, report_page_.capacity(), &truncated);
+  if (truncated) ++stats_.reports_truncated;
   if (!report_page_.publish(json, report.overall_status, now_ns))
-    spdlog::warn("report of {} bytes does not fit the report page ({} bytes): not published", json.size(), report_page_.capacity());
+    spdlog::error("report of {} bytes does not fit the report page ({} bytes): not published", json.size(), report_page_.capacity());
   segment_->board().report_seq.fetch_add(1, std::memory_order_release);
   ++stats_.reports_published;
   report_requested_ = false;

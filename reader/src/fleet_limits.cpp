@@ -1,4 +1,5 @@
 #include "telering/reader/fleet_limits.hpp"
+#include "telering/reader/safe_text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -45,7 +46,7 @@ FleetLimits::FleetLimits(const Segment& segment, const TickClock& clock, std::ve
     ++stats_.buckets_cleared;
     NameTable::Name name;
     spdlog::info("rate limit '{}' is no longer configured: its shared bucket is freed (bots are not limited by it)",
-                 names.read(group, name) ? name.text : "#" + std::to_string(group));
+                 names.read(group, name) ? safe_text(name.text) : "#" + std::to_string(group));
   }
   FleetHeader& fleet = segment.fleet();
   if (!budget_.enabled) fleet.retry_budget_enabled.store(0, std::memory_order_relaxed);

@@ -1,6 +1,5 @@
 #include "telering/reader/metrics_exporter.hpp"
 
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <prometheus/counter.h>
@@ -21,6 +20,7 @@
 #include "telering/reader/breaker.hpp"
 #include "telering/reader/engine.hpp"
 #include "telering/reader/health.hpp"
+#include "telering/reader/series_cap.hpp"
 
 namespace telering::reader {
 
@@ -35,7 +35,7 @@ using prometheus::Gauge;
 using prometheus::Histogram;
 
 constexpr double kNsPerSecond = 1e9;
-constexpr const char* kOther = "other";
+constexpr std::uint64_t kReaderStaleNs = 2'000'000'000ULL;  // as writers judge the heartbeat (layout.hpp)
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -139,8 +139,8 @@ struct MetricsCollector::Families {
         heartbeat(BuildGauge().Name("telering_reader_heartbeat_timestamp_seconds").Help("Unix time of the reader's latest metrics snapshot (time() minus this = staleness)").Register(r)),
         loop_lag(BuildGauge().Name("telering_reader_loop_lag_seconds").Help("Longest gap between two drain-loop turns since the previous snapshot").Register(r)),
         start_time(BuildGauge().Name("telering_reader_start_time_seconds").Help("Unix time the reader started").Register(r)),
-        user_counters(BuildGauge().Name("telering_bot_counter").Help("Bot-defined counters (Writer::counter), by metric name").Register(r)),
-        user_gauges(BuildGauge().Name("telering_bot_gauge").Help("Bot-defined gauges (Writer::gauge), by metric name").Register(r)),
+        user_counters(BuildGauge().Name("telering_bot_metric_accumulated").Help("Bot-defined counters (Writer::counter): the sum of their increments, by metric name").Register(r)),
+        user_gauges(BuildGauge().Name("telering_bot_metric_last").Help("Bot-defined gauges (Writer::gauge): the last value, by metric name").Register(r)),
         alert_notifications(BuildCounter().Name("telering_alert_notifications_total").Help("Alert notifications by outcome: sent, failed (gave up), dropped (queue full), suppressed (dedup/rate), coalesced, expired").Register(r)),
         alert_attempts(BuildCounter().Name("telering_alert_delivery_attempts_total").Help("Webhook POST attempts, including retries").Register(r)),
         alert_queue(BuildGauge().Name("telering_alert_queue_length").Help("Alerts waiting for delivery").Register(r)),
@@ -148,55 +148,57 @@ struct MetricsCollector::Families {
         am_alerts(BuildCounter().Name("telering_alertmanager_alerts_total").Help("Alerts received from Alertmanager, by status (firing, resolved)").Register(r)),
         am_unmatched(BuildCounter().Name("telering_alertmanager_unmatched_alerts_total").Help("Alerts received that no [[alertmanager.rules]] entry matched").Register(r)),
         am_actions(BuildCounter().Name("telering_alertmanager_actions_total").Help("Board actions from Alertmanager alerts, by result: applied, rejected (name not storable)").Register(r)),
-        am_queue(BuildGauge().Name("telering_alertmanager_queue_length").Help("Actions received and not yet applied by the drain loop").Register(r)) {}
+        am_queue(BuildGauge().Name("telering_alertmanager_queue_length").Help("Actions received and not yet applied by the drain loop").Register(r)),
+        dropped_series(BuildCounter().Name("telering_metrics_dropped_series_total").Help("Label sets refused a series of their own because the family had kMaxSeriesPerFamily (2000): folded under \"other\" (per-record families) or left out of the snapshot (once per snapshot)").Register(r)) {}
 
-  Family<Histogram>& scan_time;
-  Family<Histogram>& api_latency;
-  Family<Counter>& errors;
-  Family<Counter>& warnings;
-  Family<Gauge>& scan_avg;
-  Family<Gauge>& api_avg;
-  Family<Gauge>& memory;
-  Family<Gauge>& errors_in_window;
-  Family<Gauge>& error_window;
-  Family<Gauge>& error_rate;
-  Family<Gauge>& last_seen;
-  Family<Gauge>& health;
-  Family<Gauge>& health_overall;
-  Family<Gauge>& bot_health;
-  Family<Gauge>& breaker_state;
-  Family<Counter>& breaker_trips;
-  Family<Counter>& breaker_transitions;
-  Family<Counter>& breaker_not_permitted;
-  Family<Counter>& probe_events;
-  Family<Gauge>& breaker_failure_ratio;
-  Family<Gauge>& backoff_active;
-  Family<Gauge>& backoff_remaining;
-  Family<Counter>& lane_dropped;
-  Family<Gauge>& lane_fill;
-  Family<Gauge>& lanes_in_use;
-  Family<Counter>& shared_lost;
-  Family<Counter>& lost_to_reader_crash;
-  Family<Counter>& malformed;
-  Family<Counter>& drained;
-  Family<Counter>& unknown_names;
-  Family<Counter>& decisions;
-  Family<Counter>& alerts_raised;
-  Family<Counter>& commands;
-  Family<Counter>& reports;
-  Family<Gauge>& heartbeat;
-  Family<Gauge>& loop_lag;
-  Family<Gauge>& start_time;
-  Family<Gauge>& user_counters;
-  Family<Gauge>& user_gauges;
-  Family<Counter>& alert_notifications;
-  Family<Counter>& alert_attempts;
-  Family<Gauge>& alert_queue;
-  Family<Counter>& am_requests;
-  Family<Counter>& am_alerts;
-  Family<Counter>& am_unmatched;
-  Family<Counter>& am_actions;
-  Family<Gauge>& am_queue;
+  SeriesCap<Histogram> scan_time;
+  SeriesCap<Histogram> api_latency;
+  SeriesCap<Counter> errors;
+  SeriesCap<Counter> warnings;
+  SeriesCap<Gauge> scan_avg;
+  SeriesCap<Gauge> api_avg;
+  SeriesCap<Gauge> memory;
+  SeriesCap<Gauge> errors_in_window;
+  SeriesCap<Gauge> error_window;
+  SeriesCap<Gauge> error_rate;
+  SeriesCap<Gauge> last_seen;
+  SeriesCap<Gauge> health;
+  SeriesCap<Gauge> health_overall;
+  SeriesCap<Gauge> bot_health;
+  SeriesCap<Gauge> breaker_state;
+  SeriesCap<Counter> breaker_trips;
+  SeriesCap<Counter> breaker_transitions;
+  SeriesCap<Counter> breaker_not_permitted;
+  SeriesCap<Counter> probe_events;
+  SeriesCap<Gauge> breaker_failure_ratio;
+  SeriesCap<Gauge> backoff_active;
+  SeriesCap<Gauge> backoff_remaining;
+  SeriesCap<Counter> lane_dropped;
+  SeriesCap<Gauge> lane_fill;
+  SeriesCap<Gauge> lanes_in_use;
+  SeriesCap<Counter> shared_lost;
+  SeriesCap<Counter> lost_to_reader_crash;
+  SeriesCap<Counter> malformed;
+  SeriesCap<Counter> drained;
+  SeriesCap<Counter> unknown_names;
+  SeriesCap<Counter> decisions;
+  SeriesCap<Counter> alerts_raised;
+  SeriesCap<Counter> commands;
+  SeriesCap<Counter> reports;
+  SeriesCap<Gauge> heartbeat;
+  SeriesCap<Gauge> loop_lag;
+  SeriesCap<Gauge> start_time;
+  SeriesCap<Gauge> user_counters;
+  SeriesCap<Gauge> user_gauges;
+  SeriesCap<Counter> alert_notifications;
+  SeriesCap<Counter> alert_attempts;
+  SeriesCap<Gauge> alert_queue;
+  SeriesCap<Counter> am_requests;
+  SeriesCap<Counter> am_alerts;
+  SeriesCap<Counter> am_unmatched;
+  SeriesCap<Counter> am_actions;
+  SeriesCap<Gauge> am_queue;
+  Family<Counter>& dropped_series;  // per family name: bounded by the families above
 };
 
 MetricsCollector::MetricsCollector(const Segment& segment)
@@ -205,59 +207,43 @@ MetricsCollector::MetricsCollector(const Segment& segment)
       f_(std::make_unique<Families>(*registry_)),
       lane_drops_seen_(segment.geometry().lane_count + 1, 0),
       lane_drops_total_(segment.geometry().lane_count + 1, 0.0) {
-  f_->start_time.Add({}).Set(static_cast<double>(wall_ns()) / kNsPerSecond);
+  start_wall_s_ = static_cast<double>(wall_ns()) / kNsPerSecond;
 }
 
 MetricsCollector::~MetricsCollector() = default;
 
-Counter& MetricsCollector::series_counter(Family<Counter>& family, std::uint64_t key,
-                                          std::unordered_map<std::uint64_t, Counter*>& cache,
-                                          const prometheus::Labels& labels) {
-  Counter*& slot = cache[key];
-  if (!slot) {
-    if (cache.size() > kMaxSeriesPerFamily) {
-      prometheus::Labels other = labels;
-      for (auto& [k, v] : other) v = kOther;
-      slot = &family.Add(other);
-    } else {
-      slot = &family.Add(labels);
-    }
-  }
-  return *slot;
-}
+namespace {
 
-Histogram& MetricsCollector::series_histogram(Family<Histogram>& family, std::uint64_t key,
-                                              std::unordered_map<std::uint64_t, Histogram*>& cache,
-                                              const prometheus::Labels& labels, const std::vector<double>& buckets) {
-  Histogram*& slot = cache[key];
-  if (!slot) {
-    if (cache.size() > kMaxSeriesPerFamily) {
-      prometheus::Labels other = labels;
-      for (auto& [k, v] : other) v = kOther;
-      slot = &family.Add(other, buckets);
-    } else {
-      slot = &family.Add(labels, buckets);
-    }
-  }
-  return *slot;
-}
-
-void MetricsCollector::set_total(Counter& c, double total) {
-  // Engine and lane totals only grow; the counter follows them by the difference.
+// Engine and lane totals only grow; a counter follows them by the difference.
+void follow(Counter& c, double total) {
   const double delta = total - c.Value();
   if (delta > 0) c.Increment(delta);
 }
 
+void set(SeriesCap<Gauge>& family, const prometheus::Labels& labels, double value) {
+  if (Gauge* g = family.add(labels)) g->Set(value);
+}
+
+void set_total(SeriesCap<Counter>& family, const prometheus::Labels& labels, double total) {
+  if (Counter* c = family.add(labels)) follow(*c, total);
+}
+
+}  // namespace
+
 void MetricsCollector::observe(const Record& r, const Engine& engine) {
   switch (r.kind) {
     case RecordKind::ScanTime:
-      series_histogram(f_->scan_time, r.bot_id, scan_by_bot_, {{"bot", bot_label(engine, r.bot_id)}}, kScanTimeBuckets)
+      f_->scan_time.keyed(r.bot_id, [&] { return prometheus::Labels{{"bot", bot_label(engine, r.bot_id)}}; }, kScanTimeBuckets)
           .Observe(r.value);
       break;
     case RecordKind::ApiCall: {
       const std::uint64_t key = (std::uint64_t{r.bot_id} << 32) | r.name_id;
-      series_histogram(f_->api_latency, key, api_by_bot_endpoint_,
-                       {{"bot", bot_label(engine, r.bot_id)}, {"endpoint", name_label(engine, r.name_id, "none")}}, kApiLatencyBuckets)
+      f_->api_latency
+          .keyed(key,
+                 [&] {
+                   return prometheus::Labels{{"bot", bot_label(engine, r.bot_id)}, {"endpoint", name_label(engine, r.name_id, "none")}};
+                 },
+                 kApiLatencyBuckets)
           .Observe(r.value);
       break;
     }
@@ -265,10 +251,13 @@ void MetricsCollector::observe(const Record& r, const Engine& engine) {
     case RecordKind::Warning: {
       const bool error = r.kind == RecordKind::Error;
       const std::uint64_t key = (std::uint64_t{r.bot_id} << 40) | (std::uint64_t{r.name_id} << 8) | static_cast<std::uint8_t>(r.severity);
-      series_counter(error ? f_->errors : f_->warnings, key, error ? errors_by_key_ : warnings_by_key_,
-                     {{"bot", bot_label(engine, r.bot_id)},
-                      {"type", name_label(engine, r.name_id, "none")},
-                      {"severity", lower(to_string(r.severity))}})
+      (error ? f_->errors : f_->warnings)
+          .keyed(key,
+                 [&] {
+                   return prometheus::Labels{{"bot", bot_label(engine, r.bot_id)},
+                                             {"type", name_label(engine, r.name_id, "none")},
+                                             {"severity", lower(to_string(r.severity))}};
+                 })
           .Increment();
       break;
     }
@@ -284,24 +273,24 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
 
   // Health: host components and overall.
   const HealthReport host = engine.health_report(now_ns);
-  for (const ComponentHealth& c : host.components) f.health.Add({{"component", c.name}}).Set(status(c.status));
-  f.health_overall.Add({}).Set(status(host.overall_status));
-  f.error_window.Add({}).Set(static_cast<double>(engine.config().windows.error_window_seconds));
-  f.error_rate.Add({}).Set(engine.error_log().error_rate_per_minute(now_ns));
+  for (const ComponentHealth& c : host.components) set(f.health, {{"component", c.name}}, status(c.status));
+  set(f.health_overall, {}, status(host.overall_status));
+  set(f.error_window, {}, static_cast<double>(engine.config().windows.error_window_seconds));
+  set(f.error_rate, {}, engine.error_log().error_rate_per_minute(now_ns));
 
   // Per bot.
   for (const BotView& b : engine.bots()) {
     const prometheus::Labels bot{{"bot", b.name}};
     const PerformanceMonitor& m = *b.monitor;
-    f.scan_avg.Add(bot).Set(m.scan_times().average());
-    f.api_avg.Add(bot).Set(m.api_latencies().average());
-    f.memory.Add(bot).Set(m.memory_bytes().last());
-    f.errors_in_window.Add(bot).Set(static_cast<double>(m.errors_in_window(now_ns)));
-    f.last_seen.Add(bot).Set(b.last_seen_ns && now_ns > b.last_seen_ns ? static_cast<double>(now_ns - b.last_seen_ns) / kNsPerSecond : 0.0);
+    set(f.scan_avg, bot, m.scan_times().average());
+    set(f.api_avg, bot, m.api_latencies().average());
+    set(f.memory, bot, m.memory_bytes().last());
+    set(f.errors_in_window, bot, static_cast<double>(m.errors_in_window(now_ns)));
+    set(f.last_seen, bot, b.last_seen_ns && now_ns > b.last_seen_ns ? static_cast<double>(now_ns - b.last_seen_ns) / kNsPerSecond : 0.0);
     if (const auto report = engine.bot_health_report(b.id, now_ns)) {
       for (const ComponentHealth& c : report->components)
-        f.bot_health.Add({{"bot", b.name}, {"component", c.name}}).Set(status(c.status));
-      f.bot_health.Add({{"bot", b.name}, {"component", "overall"}}).Set(status(report->overall_status));
+        set(f.bot_health, {{"bot", b.name}, {"component", c.name}}, status(c.status));
+      set(f.bot_health, {{"bot", b.name}, {"component", "overall"}}, status(report->overall_status));
     }
   }
 
@@ -310,11 +299,11 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
     // A bot's own breaker (scope bot/host) also carries its bot; the component's has no bot label.
     prometheus::Labels c{{"component", b.component}};
     if (!b.bot.empty()) c.emplace("bot", b.bot);
-    f.breaker_state.Add(c).Set(static_cast<double>(static_cast<std::uint8_t>(b.metrics.state)));
-    set_total(f.breaker_trips.Add(c), static_cast<double>(b.metrics.trips));
-    set_total(f.breaker_transitions.Add(c), static_cast<double>(b.metrics.transitions));
-    set_total(f.breaker_not_permitted.Add(c), static_cast<double>(b.metrics.not_permitted_calls));
-    f.breaker_failure_ratio.Add(c).Set(b.metrics.failure_rate / 100.0);
+    set(f.breaker_state, c, static_cast<double>(static_cast<std::uint8_t>(b.metrics.state)));
+    set_total(f.breaker_trips, c, static_cast<double>(b.metrics.trips));
+    set_total(f.breaker_transitions, c, static_cast<double>(b.metrics.transitions));
+    set_total(f.breaker_not_permitted, c, static_cast<double>(b.metrics.not_permitted_calls));
+    set(f.breaker_failure_ratio, c, b.metrics.failure_rate / 100.0);
   }
 
   // Backoff per error type (every type the error log tracks).
@@ -322,8 +311,8 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
     const auto state = engine.recovery().state(t.error_type);
     const std::uint64_t until = state ? state->backoff_until_ns : 0;
     const prometheus::Labels type{{"type", t.error_type}};
-    f.backoff_active.Add(type).Set(until > now_ns ? 1.0 : 0.0);
-    f.backoff_remaining.Add(type).Set(until > now_ns ? static_cast<double>(until - now_ns) / kNsPerSecond : 0.0);
+    set(f.backoff_active, type, until > now_ns ? 1.0 : 0.0);
+    set(f.backoff_remaining, type, until > now_ns ? static_cast<double>(until - now_ns) / kNsPerSecond : 0.0);
   }
 
   // Lanes: drops and fill, straight from the segment (relaxed loads: figures, not sync).
@@ -334,7 +323,7 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
     const std::uint64_t seen = lane_drops_seen_[index];
     lane_drops_total_[index] += static_cast<double>(raw >= seen ? raw - seen : raw);
     lane_drops_seen_[index] = raw;
-    set_total(f.lane_dropped.Add({{"lane", label}}), lane_drops_total_[index]);
+    set_total(f.lane_dropped, {{"lane", label}}, lane_drops_total_[index]);
   };
   for (std::uint32_t i = 0; i < g.lane_count; ++i) {
     const LaneControl& lane = segment_->lane(i);
@@ -344,7 +333,7 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
     const std::uint64_t tail = lane.tail.load(std::memory_order_relaxed);
     const std::uint64_t head = lane.head.load(std::memory_order_relaxed);
     const double fill = tail >= head ? static_cast<double>(tail - head) / g.lane_capacity : 0.0;
-    f.lane_fill.Add({{"lane", label}}).Set(std::min(fill, 1.0));
+    set(f.lane_fill, {{"lane", label}}, std::min(fill, 1.0));
   }
   {
     const MpscControl& shared = segment_->mpsc();
@@ -352,61 +341,80 @@ std::shared_ptr<const MetricsSnapshot> MetricsCollector::collect(const Engine& e
     const std::uint64_t tail = shared.tail.load(std::memory_order_relaxed);
     const std::uint64_t head = shared.head.load(std::memory_order_relaxed);
     const double fill = tail >= head ? static_cast<double>(tail - head) / g.mpsc_capacity : 0.0;
-    f.lane_fill.Add({{"lane", "shared"}}).Set(std::min(fill, 1.0));
+    set(f.lane_fill, {{"lane", "shared"}}, std::min(fill, 1.0));
   }
-  f.lanes_in_use.Add({}).Set(in_use);
-  set_total(f.shared_lost.Add({}), static_cast<double>(loop.drained.shared_lost));
-  set_total(f.lost_to_reader_crash.Add({}), static_cast<double>(loop.drained.lost_to_reader_crash));
+  set(f.lanes_in_use, {}, in_use);
+  set_total(f.shared_lost, {}, static_cast<double>(loop.drained.shared_lost));
+  set_total(f.lost_to_reader_crash, {}, static_cast<double>(loop.drained.lost_to_reader_crash));
 
   // Engine counters.
   const EngineStats& s = engine.stats();
   for (std::size_t i = 1; i < static_cast<std::size_t>(RecordFault::Count_); ++i)
-    set_total(f.malformed.Add({{"fault", std::string(to_string(static_cast<RecordFault>(i)))}}),
+    set_total(f.malformed, {{"fault", std::string(to_string(static_cast<RecordFault>(i)))}},
               static_cast<double>(s.malformed_by_fault[i]));
   for (std::uint8_t k = 1; k <= kMaxRecordKind; ++k)
-    set_total(f.drained.Add({{"kind", std::string(to_string(static_cast<RecordKind>(k)))}}), static_cast<double>(s.records_by_kind[k]));
-  set_total(f.unknown_names.Add({}), static_cast<double>(s.unknown_names));
-  set_total(f.decisions.Add({}), static_cast<double>(s.decisions));
-  set_total(f.probe_events.Add({{"event", "refused"}}), static_cast<double>(s.probe_outcomes_refused));
-  set_total(f.probe_events.Add({{"event", "taken_back"}}), static_cast<double>(s.probe_permits_taken_back));
-  set_total(f.probe_events.Add({{"event", "unavailable"}}), static_cast<double>(s.probe_permits_unavailable));
-  set_total(f.alerts_raised.Add({}), static_cast<double>(s.alerts));
-  set_total(f.commands.Add({{"result", "applied"}}), static_cast<double>(s.commands_applied));
-  set_total(f.commands.Add({{"result", "rejected"}}), static_cast<double>(s.commands_rejected));
-  set_total(f.reports.Add({}), static_cast<double>(s.reports_published));
-  for (const auto& [name, value] : engine.counters()) f.user_counters.Add({{"metric", name}}).Set(value);
-  for (const auto& [name, value] : engine.gauges()) f.user_gauges.Add({{"metric", name}}).Set(value);
+    set_total(f.drained, {{"kind", std::string(to_string(static_cast<RecordKind>(k)))}}, static_cast<double>(s.records_by_kind[k]));
+  set_total(f.unknown_names, {}, static_cast<double>(s.unknown_names));
+  set_total(f.decisions, {}, static_cast<double>(s.decisions));
+  set_total(f.probe_events, {{"event", "refused"}}, static_cast<double>(s.probe_outcomes_refused));
+  set_total(f.probe_events, {{"event", "taken_back"}}, static_cast<double>(s.probe_permits_taken_back));
+  set_total(f.probe_events, {{"event", "unavailable"}}, static_cast<double>(s.probe_permits_unavailable));
+  set_total(f.alerts_raised, {}, static_cast<double>(s.alerts));
+  set_total(f.commands, {{"result", "applied"}}, static_cast<double>(s.commands_applied));
+  set_total(f.commands, {{"result", "rejected"}}, static_cast<double>(s.commands_rejected));
+  set_total(f.reports, {}, static_cast<double>(s.reports_published));
+  for (const auto& [name, value] : engine.counters()) set(f.user_counters, {{"metric", name}}, value);
+  for (const auto& [name, value] : engine.gauges()) set(f.user_gauges, {{"metric", name}}, value);
 
   // The loop itself.
-  f.heartbeat.Add({}).Set(static_cast<double>(wall) / kNsPerSecond);
-  f.loop_lag.Add({}).Set(static_cast<double>(loop.max_turn_gap_ns) / kNsPerSecond);
+  set(f.heartbeat, {}, static_cast<double>(wall) / kNsPerSecond);
+  set(f.start_time, {}, start_wall_s_);
+  set(f.loop_lag, {}, static_cast<double>(loop.max_turn_gap_ns) / kNsPerSecond);
 
   if (const AlertSenderStats* a = loop.alerts) {
     const std::pair<const char*, std::uint64_t> outcomes[] = {{"sent", a->sent},         {"failed", a->failed},
                                                               {"dropped", a->dropped_queue_full},
                                                               {"suppressed", a->suppressed}, {"coalesced", a->coalesced},
                                                               {"expired", a->expired}};
-    for (const auto& [name, value] : outcomes) set_total(f.alert_notifications.Add({{"result", name}}), static_cast<double>(value));
-    set_total(f.alert_attempts.Add({}), static_cast<double>(a->attempts));
-    f.alert_queue.Add({}).Set(static_cast<double>(a->queue_length));
+    for (const auto& [name, value] : outcomes) set_total(f.alert_notifications, {{"result", name}}, static_cast<double>(value));
+    set_total(f.alert_attempts, {}, static_cast<double>(a->attempts));
+    set(f.alert_queue, {}, static_cast<double>(a->queue_length));
   }
 
   if (const AlertmanagerStats* a = loop.alertmanager) {
     const std::pair<const char*, std::uint64_t> requests[] = {
         {"ok", a->requests_ok},           {"unauthorized", a->requests_unauthorized}, {"malformed", a->requests_malformed},
         {"too_large", a->requests_too_large}, {"disabled", a->requests_disabled},     {"queue_full", a->requests_queue_full}};
-    for (const auto& [name, value] : requests) set_total(f.am_requests.Add({{"result", name}}), static_cast<double>(value));
-    set_total(f.am_alerts.Add({{"status", "firing"}}), static_cast<double>(a->alerts_firing));
-    set_total(f.am_alerts.Add({{"status", "resolved"}}), static_cast<double>(a->alerts_resolved));
-    set_total(f.am_unmatched.Add({}), static_cast<double>(a->alerts_unmatched));
-    set_total(f.am_actions.Add({{"result", "applied"}}), static_cast<double>(a->actions_applied));
-    set_total(f.am_actions.Add({{"result", "rejected"}}), static_cast<double>(a->actions_rejected));
-    f.am_queue.Add({}).Set(static_cast<double>(a->queue_length));
+    for (const auto& [name, value] : requests) set_total(f.am_requests, {{"result", name}}, static_cast<double>(value));
+    set_total(f.am_alerts, {{"status", "firing"}}, static_cast<double>(a->alerts_firing));
+    set_total(f.am_alerts, {{"status", "resolved"}}, static_cast<double>(a->alerts_resolved));
+    set_total(f.am_unmatched, {}, static_cast<double>(a->alerts_unmatched));
+    set_total(f.am_actions, {{"result", "applied"}}, static_cast<double>(a->actions_applied));
+    set_total(f.am_actions, {{"result", "rejected"}}, static_cast<double>(a->actions_rejected));
+    set(f.am_queue, {}, static_cast<double>(a->queue_length));
   }
+
+  // Every family once more: stale collect-built series go, and what the caps refused is told.
+  const auto sweep = [&](auto& family) {
+    family.sweep();
+    follow(f.dropped_series.Add({{"family", family.name()}}), static_cast<double>(family.dropped()));
+  };
+  sweep(f.scan_time), sweep(f.api_latency), sweep(f.errors), sweep(f.warnings), sweep(f.scan_avg), sweep(f.api_avg);
+  sweep(f.memory), sweep(f.errors_in_window), sweep(f.error_window), sweep(f.error_rate), sweep(f.last_seen);
+  sweep(f.health), sweep(f.health_overall), sweep(f.bot_health), sweep(f.breaker_state), sweep(f.breaker_trips);
+  sweep(f.breaker_transitions), sweep(f.breaker_not_permitted), sweep(f.probe_events), sweep(f.breaker_failure_ratio);
+  sweep(f.backoff_active), sweep(f.backoff_remaining), sweep(f.lane_dropped), sweep(f.lane_fill), sweep(f.lanes_in_use);
+  sweep(f.shared_lost), sweep(f.lost_to_reader_crash), sweep(f.malformed), sweep(f.drained), sweep(f.unknown_names), sweep(f.decisions);
+  sweep(f.alerts_raised), sweep(f.commands), sweep(f.reports), sweep(f.heartbeat), sweep(f.loop_lag), sweep(f.start_time);
+  sweep(f.user_counters), sweep(f.user_gauges), sweep(f.alert_notifications), sweep(f.alert_attempts), sweep(f.alert_queue);
+  sweep(f.am_requests), sweep(f.am_alerts), sweep(f.am_unmatched), sweep(f.am_actions), sweep(f.am_queue);
 
   auto snapshot = std::make_shared<MetricsSnapshot>();
   snapshot->families = registry_->Collect();
   snapshot->taken_mono_ns = now_ns;
+  // The engine publishes its report every publish_interval: three missed ones is a stall.
+  snapshot->report_max_age_ns = 3 * static_cast<std::uint64_t>(std::chrono::nanoseconds(engine.config().publish_interval).count()) +
+                                kReaderStaleNs;
   return snapshot;
 }
 
@@ -427,87 +435,58 @@ prometheus::MetricFamily live_gauge(std::string name, std::string help, double v
 
 }  // namespace
 
+namespace {
+
+HttpResponse json_reply(int status, std::string body) { return HttpResponse::text(status, std::move(body), "application/json"); }
+
+}  // namespace
+
 MetricsExporter::MetricsExporter(const std::string& address, AlertmanagerWebhook* alertmanager)
-    : server_(std::make_unique<httplib::Server>()), alertmanager_(alertmanager) {
+    : alertmanager_(alertmanager) {
   const HttpAddress a = parse_http_address(address);
   host_ = a.host;
-  // Two request threads: a scrape is cheap, and a flood of requests must not multiply
-  // threads in a process that sits beside latency-sensitive bots.
-  server_->new_task_queue = [] { return new httplib::ThreadPool(2); };
-  server_->set_read_timeout(std::chrono::seconds(5));
-  server_->set_write_timeout(std::chrono::seconds(5));
-  server_->set_keep_alive_max_count(100);
-  // Only POST /alertmanager takes a body; httplib answers 413 past this without reading it.
-  server_->set_payload_max_length(kMaxWebhookBodyBytes);
-  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would let a second
-  // reader bind the same port and silently take half of the scrapes.
-  server_->set_socket_options([](int sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  router_.route("GET", "/metrics", [this](const HttpRequest&) {
     scrapes_.fetch_add(1, std::memory_order_relaxed);
-    res.set_content(render_metrics(), "text/plain; version=0.0.4; charset=utf-8");
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = render_metrics();
+    return r;
   });
-  server_->Get("/health", [this](const httplib::Request&, httplib::Response& res) {
+  router_.route("GET", "/health", [this](const HttpRequest&) { return health(); });
+  router_.route("GET", "/-/ready", [this](const HttpRequest&) {
     std::lock_guard lock(segment_mutex_);
-    if (!segment_) {
-      res.status = 503;
-      res.set_content(R"({"status":"UNKNOWN","reason":"segment not attached yet"})", "application/json");
-      return;
-    }
-    const Segment& seg = *segment_;
-    ReportPage page(&seg.report(), seg.report_payload(), seg.geometry().report_bytes);
-    ReportPage::Snapshot snap;
-    if (!page.read(snap)) {
-      res.status = 503;
-      res.set_content(R"({"status":"UNKNOWN","reason":"no health report published yet"})", "application/json");
-      return;
-    }
-    res.set_content(snap.text, "application/json");
+    return segment_ ? HttpResponse::text(200, "ready\n") : HttpResponse::text(503, "not ready: segment not attached\n");
   });
-  server_->Get("/-/ready", [this](const httplib::Request&, httplib::Response& res) {
-    std::lock_guard lock(segment_mutex_);
-    if (segment_) {
-      res.set_content("ready\n", "text/plain");
-    } else {
-      res.status = 503;
-      res.set_content("not ready: segment not attached\n", "text/plain");
-    }
-  });
-  // Parsing and mapping run here, on an HTTP thread; the loop only applies queued actions.
-  server_->Post("/alertmanager", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!alertmanager_) {
-      res.status = 404;
-      res.set_content(R"({"status":"error","error":"the Alertmanager webhook is not enabled"})", "application/json");
-      return;
-    }
-    AlertmanagerWebhook::Reply reply = alertmanager_->handle(req.get_header_value("Authorization"), req.body, monotonic_ns());
-    res.status = reply.status;
-    if (reply.status == 401) res.set_header("WWW-Authenticate", R"(Bearer realm="telering-reader")");
-    res.set_content(reply.body, "application/json");
-  });
-
-  if (a.port == 0) {
-    port_ = server_->bind_to_any_port(a.host);
-    if (port_ <= 0) throw ExporterError("--http '" + address + "': cannot bind any port on " + a.host);
-  } else {
-    if (!server_->bind_to_port(a.host, a.port))
-      throw ExporterError("--http '" + address + "': cannot bind " + a.host + ":" + std::to_string(a.port) +
-                          " (in use, or not an address of this host?)");
-    port_ = a.port;
+  // Parsing and mapping run here, on the HTTP thread; the loop only applies queued actions.
+  // The gate answers 404/401 from the headers alone: a body is read only with the token.
+  const auto webhook_reply = [](AlertmanagerWebhook::Reply reply) {
+    HttpResponse r = json_reply(reply.status, std::move(reply.body));
+    if (reply.status == 401) r.headers.emplace_back("WWW-Authenticate", R"(Bearer realm="telering-reader")");
+    return r;
+  };
+  router_.route(
+      "POST", "/alertmanager",
+      [this, webhook_reply](const HttpRequest& req) {
+        return webhook_reply(alertmanager_->handle(req.header("authorization"), req.body, monotonic_ns()));
+      },
+      /*takes_body=*/true,
+      [this, webhook_reply](const HttpRequest& req) -> std::optional<HttpResponse> {
+        if (!alertmanager_) return json_reply(404, R"({"status":"error","error":"the Alertmanager webhook is not enabled"})");
+        if (auto refused = alertmanager_->authorize(req.header("authorization"))) return webhook_reply(std::move(*refused));
+        return std::nullopt;
+      });
+  server_ = std::make_unique<HttpServer>(router_);
+  try {
+    server_->bind(a.host, a.port);
+  } catch (const std::exception& e) {
+    throw ExporterError("--http '" + address + "': cannot bind " + a.host + ":" + std::to_string(a.port) + ": " + e.what() +
+                        " (in use, or not an address of this host?)");
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  // httplib's stop() is a no-op until the listen loop runs, so a destructor right after
-  // construction would wait forever on the join: wait (bounded) for the loop to start.
-  for (int i = 0; i < 5000 && !server_->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  port_ = server_->port();
+  server_->start();
 }
 
-MetricsExporter::~MetricsExporter() {
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
-}
+MetricsExporter::~MetricsExporter() { server_->stop(); }
 
 void MetricsExporter::set_segment(const Segment& segment) {
   std::lock_guard lock(segment_mutex_);
@@ -533,8 +512,16 @@ std::shared_ptr<const MetricsSnapshot> MetricsExporter::current() const {
   return snapshot_;
 }
 
-std::string MetricsExporter::render_metrics() const {
+std::vector<std::shared_ptr<const std::string>> MetricsExporter::render_metrics() const {
   const std::shared_ptr<const MetricsSnapshot> snap = current();
+  // The snapshot is immutable: serialised once, then served to every scrape until the next
+  // one (a hundred concurrent scrapes cost one serialisation, not a hundred).
+  if (snap != rendered_for_) {
+    std::ostringstream out;
+    if (snap) prometheus::TextSerializer().Serialize(out, snap->families);
+    rendered_ = std::make_shared<const std::string>(out.str());
+    rendered_for_ = snap;
+  }
   std::vector<prometheus::MetricFamily> live;
   const std::uint64_t now = monotonic_ns();
   {
@@ -550,11 +537,34 @@ std::string MetricsExporter::render_metrics() const {
   if (snap)
     live.push_back(live_gauge("telering_metrics_snapshot_age_seconds", "Seconds since the drain loop published the metrics served here",
                               now > snap->taken_mono_ns ? static_cast<double>(now - snap->taken_mono_ns) / kNsPerSecond : 0.0));
-  std::ostringstream out;
-  const prometheus::TextSerializer serializer;
-  if (snap) serializer.Serialize(out, snap->families);
-  serializer.Serialize(out, live);
-  return out.str();
+  std::ostringstream tail;
+  prometheus::TextSerializer().Serialize(tail, live);
+  // The cached part is shared by every connection answering from it, the tail is small.
+  return {rendered_, std::make_shared<const std::string>(tail.str())};
+}
+
+HttpResponse MetricsExporter::health() const {
+  std::lock_guard lock(segment_mutex_);
+  if (!segment_) return json_reply(503, R"({"status":"UNKNOWN","reason":"segment not attached yet"})");
+  const Segment& seg = *segment_;
+  ReportPage page(&seg.report(), seg.report_payload(), seg.geometry().report_bytes);
+  ReportPage::Snapshot snap;
+  if (!page.read(snap)) return json_reply(503, R"({"status":"UNKNOWN","reason":"no health report published yet"})");
+  // Never a stale report as if it were fresh: a loop that stopped beating or publishing is
+  // reported as such, with 503, the way writers report a dead reader as UNKNOWN.
+  const std::uint64_t now = monotonic_ns();
+  const std::uint64_t beat = seg.header().reader_heartbeat_ns.load(std::memory_order_acquire);
+  const std::shared_ptr<const MetricsSnapshot> metrics = current();
+  const std::uint64_t max_age = metrics ? metrics->report_max_age_ns : 0;
+  const auto age = [&](std::uint64_t t) { return now > t ? static_cast<double>(now - t) / kNsPerSecond : 0.0; };
+  char reason[160] = {};
+  if (beat == 0 || (now > beat && now - beat > kReaderStaleNs))
+    std::snprintf(reason, sizeof reason, "the reader's drain loop has not beaten for %.1f s", age(beat));
+  else if (max_age != 0 && now > snap.published_mono_ns && now - snap.published_mono_ns > max_age)
+    std::snprintf(reason, sizeof reason, "the report is %.1f s old: the reader stopped publishing it", age(snap.published_mono_ns));
+  if (reason[0] != '\0')
+    return json_reply(503, std::string(R"({"status":"UNKNOWN","reason":")") + reason + "\"}");
+  return json_reply(200, std::move(snap.text));
 }
 
 }  // namespace telering::reader

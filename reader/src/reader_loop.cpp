@@ -135,7 +135,7 @@ void ReaderLoop::restore(const std::string& path, std::uint64_t now_ns) {
   }
 }
 
-// Cost, measured (2-vCPU AMD EPYC VM, -O2; test_snapshot's FullStateSnapshotCost prints it)
+// Cost, measured (2-vCPU AMD EPYC VM, -O2; bench/bench_snapshot prints it)
 // for a full state — 64 bots with full 100-sample windows, a 1000-entry error history, 100
 // breakers, ~400 KB of JSON: building the JSON tree here takes 1.1-2.8 ms; dumping it (1.7-3.8
 // ms) and write + fsync + rename + directory fsync (11-15 ms) run on the SnapshotWriter's thread.
@@ -283,7 +283,8 @@ void ReaderLoop::apply_external_actions(std::uint64_t now_ns) {
     if (engine_->apply_external(a, now_ns)) {
       ++applied;
     } else {
-      spdlog::warn("{}: cannot apply to '{}' (the segment's name table is full)", a.source, a.target);
+      spdlog::warn("{}: cannot apply to '{}' (the segment's name table is full, or {} alerts already hold it)", a.source,
+                   a.target, Engine::kMaxExternalHolders);
     }
   }
   options_.alertmanager->count_applied(applied, external_.size() - applied);
@@ -331,6 +332,7 @@ void ReaderLoop::run(const std::atomic<bool>& stop, std::atomic<bool>& reload, c
       } else {
         try {
           ReaderConfig next = load_config(config_path);
+          options_.overrides.apply(next);
           // The webhook first, as it may refuse the config (rules without a secret off
           // loopback); if the engine then refuses it, the webhook goes back to the running one.
           const AlertmanagerConfig running = engine_->config().alertmanager;

@@ -1,4 +1,5 @@
 // telering-reader: drains a telering segment, evaluates health and publishes decisions.
+#include <grp.h>
 #include <signal.h>
 
 #include <CLI/CLI.hpp>
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
   app.add_option("--lane-capacity", geometry.lane_capacity, "records per lane (power of two), if this reader creates the segment")
       ->capture_default_str();
   app.add_option("--mode", mode_text, "permissions of a segment this reader creates (octal)")->capture_default_str();
+  bool allow_world_writable = false;
+  app.add_flag("--allow-world-writable", allow_world_writable,
+               "accept a --mode that lets every local user write the segment (and so forge decisions)");
   std::string group;
   bool trust_owner = false;
   app.add_option("--group", group, "group of a segment this reader creates (with --mode 0660: a shared bot account)");
@@ -72,17 +76,23 @@ int main(int argc, char** argv) {
   if (level == spdlog::level::off && log_level != "off") return fail("--log-level: unknown level '" + log_level + "'", 2);
   spdlog::set_level(level);
 
-  telering::reader::ReaderConfig config;
+  // Every flag is checked before anything is created: a bad one exits 2 and leaves nothing.
+  telering::reader::ConfigOverrides overrides;
   try {
-    if (!config_path.empty()) config = telering::reader::load_config(config_path);
-    if (!report_interval.empty()) config.report_interval = telering::reader::parse_duration(report_interval);
-    if (!record_to.empty()) config.record_to = record_to;
-    if (!state_file.empty()) config.state_file = state_file;
-  } catch (const telering::reader::ConfigError& e) {
-    return fail(e.what(), 2);
+    if (!report_interval.empty()) overrides.report_interval = telering::reader::parse_duration(report_interval);
   } catch (const std::invalid_argument& e) {
     return fail(std::string("--report-interval: ") + e.what(), 2);
   }
+  if (!record_to.empty()) overrides.record_to = record_to;
+  if (!state_file.empty()) overrides.state_file = state_file;
+  if (!http_address.empty()) overrides.http_address = http_address;
+  telering::reader::ReaderConfig config;
+  try {
+    if (!config_path.empty()) config = telering::reader::load_config(config_path);
+  } catch (const telering::reader::ConfigError& e) {
+    return fail(e.what(), 2);
+  }
+  overrides.apply(config);  // and again over every reloaded config (ReaderOptions::overrides)
   unsigned mode = 0;
   try {
     std::size_t used = 0;
@@ -91,8 +101,16 @@ int main(int argc, char** argv) {
   } catch (const std::exception&) {
     return fail("--mode: '" + mode_text + "' is not an octal permission like 0600", 2);
   }
+  if ((mode & 0002U) != 0 && !allow_world_writable)
+    return fail("--mode " + mode_text + ": every local user could write the segment and forge the reader's decisions; use "
+                "0600 or 0660 with --group (or add --allow-world-writable if that is really meant)",
+                2);
+  if (!group.empty() && ::getgrnam(group.c_str()) == nullptr)
+    return fail("--group: no group '" + group + "' on this host", 2);
+  if (const std::string why = telering::validate_geometry(geometry); !why.empty())
+    return fail("--lanes / --lane-capacity: " + why, 2);
 
-  if (http_address.empty()) http_address = config.http_address;
+  http_address = config.http_address;
   // Started before the segment is attached, so /-/ready can say "not yet" while we wait for
   // a creator; a bad or busy address stops the reader before anything else starts.
   // The webhook is declared first: the exporter's HTTP threads use it until the exporter is gone.
@@ -144,6 +162,7 @@ int main(int argc, char** argv) {
     options.metrics = exporter.get();
     options.alerts = alerts.get();
     options.alertmanager = webhook.get();
+    options.overrides = overrides;
     telering::reader::ReaderLoop loop(seg, std::move(config), options);
     if (once) {
       const std::uint64_t now = telering::monotonic_ns();

@@ -14,6 +14,7 @@
 #include "telering/reader/breaker.hpp"
 #include "telering/reader/health.hpp"
 #include "telering/reader/recovery.hpp"
+#include "telering/reader/safe_text.hpp"
 
 namespace telering::reader {
 
@@ -32,12 +33,7 @@ constexpr double kMaxPlausibleSeconds = 1e8;
 }
 
 // Printable ASCII only: names come from shared memory and must not drive the terminal.
-std::string printable(const char* text, std::size_t length) {
-  std::string s(text, length);
-  for (char& c : s)
-    if (c < 0x20 || c > 0x7E) c = '?';
-  return s;
-}
+std::string printable(const char* text, std::size_t length) { return safe_text(std::string_view(text, length)); }
 
 double seconds(std::uint64_t ns) noexcept { return static_cast<double>(ns) / 1e9; }
 

@@ -20,6 +20,8 @@
 #include "telering/clock.hpp"
 #include "telering/reader/engine.hpp"
 #include "telering/reader/fnv1a.hpp"
+#include "telering/reader/health_report_format.hpp"
+#include "telering/reader/safe_text.hpp"
 
 namespace telering::reader {
 
@@ -37,8 +39,9 @@ constexpr std::size_t kMaxSavedHistory = 1000;
   return buf;
 }
 
-// Contexts come from shared memory and may hold invalid UTF-8: replaced, never thrown on.
-[[nodiscard]] std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+// Contexts come from shared memory and may hold invalid UTF-8: replaced, never thrown on
+// (to_json_text, the one JSON serialiser of shared-memory text).
+[[nodiscard]] std::string dump(const json& j) { return to_json_text(j); }
 
 [[nodiscard]] std::string errno_text(int e) { return std::strerror(e); }
 
@@ -102,7 +105,20 @@ std::uint64_t TimeShift::second(std::uint64_t s) const noexcept {
 // ---------------------------------------------------------------------------------------
 // Envelope
 
-std::string encode_snapshot(const json& state, std::string_view segment, const SnapshotClock& at) {
+void make_numbers_finite(json& j) {
+  if (j.is_number_float()) {
+    const double v = j.get<double>();
+    if (std::isnan(v)) j = 0.0;
+    else if (std::isinf(v)) j = v > 0 ? std::numeric_limits<double>::max() : std::numeric_limits<double>::lowest();
+  } else if (j.is_structured()) {
+    for (json& v : j) make_numbers_finite(v);
+  }
+}
+
+std::string encode_snapshot(json state, std::string_view segment, const SnapshotClock& at) {
+  // JSON has no infinity: nlohmann would write null, which the next start could not read
+  // back as a number (a counter that overflowed cost the whole state once).
+  make_numbers_finite(state);
   const std::string state_text = dump(state);
   // The envelope is assembled by hand around the already dumped state, so the state is
   // serialised once; json::parse of the result gives back the same value.
@@ -209,22 +225,33 @@ std::string set_snapshot_aside(const std::string& path, std::int64_t wall_ns) {
 
 LoadedSnapshot load_snapshot_file(const std::string& path, std::string_view segment, std::int64_t wall_ns) {
   LoadedSnapshot out;
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0 && errno == ENOENT) {
+    out.missing = true;
+    spdlog::info("state file {} does not exist yet: starting clean", path);
+    return out;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    // Not a damaged state file: a mistake in the path. Left where it is.
+    out.refused = "it is a directory, not a state file (give --state-file / [reader] state_file a file's path)";
+    spdlog::error("state file {} refused: {}; starting clean and keeping no state", path, out.refused);
+    return out;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    if (errno == ENOENT) {
-      out.missing = true;
-      spdlog::info("state file {} does not exist yet: starting clean", path);
-      return out;
-    }
     out.refused = "cannot open: " + errno_text(errno);
   } else {
-    std::ostringstream text;
-    text << in.rdbuf();
+    // Read at most one byte past the cap, whatever stat said: the file may grow meanwhile.
+    std::string text(kMaxSnapshotFileBytes + 1, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    text.resize(static_cast<std::size_t>(in.gcount()));
     if (in.bad()) {
       out.refused = "cannot read";
+    } else if (text.size() > kMaxSnapshotFileBytes) {
+      out.refused = "larger than the " + std::to_string(kMaxSnapshotFileBytes >> 20) + " MiB a state file may be";
     } else {
       try {
-        out.snapshot = decode_snapshot(text.str(), segment);
+        out.snapshot = decode_snapshot(text, segment);
         return out;
       } catch (const SnapshotError& e) {
         out.refused = e.what();
@@ -288,13 +315,21 @@ void SnapshotWriter::run() {
       error = e.what();
     }
     const std::uint64_t took = monotonic_ns() - start;
-    if (!error.empty()) spdlog::error("state file {} not written (the previous one is kept): {}", path_, error);
+    if (!error.empty() && error != stats_.last_error) {
+      // Once per distinct error, not every snapshot_interval; and "kept" only when there is one.
+      struct stat st {};
+      const bool previous = ::stat(path_.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+      spdlog::error("state file {} not written ({}): {}", path_, previous ? "the previous one is kept" : "there is no previous one",
+                    error);
+    }
     lock.lock();
     busy_ = false;
     stats_.last_write_ns = took;
     stats_.max_write_ns = std::max(stats_.max_write_ns, took);
-    if (error.empty()) ++stats_.written;
-    else {
+    if (error.empty()) {
+      ++stats_.written;
+      stats_.last_error.clear();
+    } else {
       ++stats_.failed;
       stats_.last_error = std::move(error);
     }
@@ -649,73 +684,145 @@ nlohmann::json Engine::save_state() const {
 
 void Engine::restore_state(const nlohmann::json& state, const TimeShift& shift, std::uint64_t now_ns) {
   using detail::SnapshotAccess;
+  if (!state.is_object()) throw SnapshotError("the state is not a JSON object");
   const auto id_of = [this](NameKind kind) {
     return [this, kind](const std::string& name) -> std::uint16_t { return name.empty() ? kNoName : names_.intern(kind, name); };
   };
   const auto endpoint_id = id_of(NameKind::Endpoint);
   const auto bot_id = id_of(NameKind::Bot);
+  // What is valid is restored, section by section and entry by entry: one bad value (a
+  // hand edit, a reader bug) costs its own entry, never the breakers, backoffs and history
+  // with it. `undo` puts what the failed part touched back to a fresh state.
+  std::size_t skipped = 0;
+  const auto part = [&](std::string_view what, auto&& restore, auto&& undo) {
+    try {
+      restore();
+    } catch (const std::exception& e) {
+      ++skipped;
+      spdlog::warn("state file: {} not restored ({}); starting it fresh", what, e.what());
+      undo();
+    }
+  };
+  const auto each = [&](const char* section) -> const json& {
+    static const json kEmpty = json::array();
+    const auto it = state.find(section);
+    if (it == state.end() || !it->is_array()) {
+      ++skipped;
+      spdlog::warn("state file: section '{}' missing or not a list; starting it fresh", section);
+      return kEmpty;
+    }
+    return *it;
+  };
+  const auto nothing = [] {};
 
-  SnapshotAccess::load(host_, state.at("host"), shift, endpoint_id);
-  for (const json& j : state.at("bots")) {
-    const NameId id = bot_id(j.at("name").get<std::string>());
-    if (id == kNoName) continue;  // name table full
-    Bot& b = bot(id);
-    b.last_seen_ns = shift(j.at("last_seen_ns").get<std::uint64_t>());
-    SnapshotAccess::load(b.monitor, j.at("monitor"), shift, endpoint_id);
+  part("section 'host'", [&] { SnapshotAccess::load(host_, state.at("host"), shift, endpoint_id); },
+       [&] { host_ = PerformanceMonitor(config_.windows); });
+  for (const json& j : each("bots")) {
+    NameId id = kNoName;
+    part("a bot", [&] {
+      id = bot_id(j.at("name").get<std::string>());
+      if (id == kNoName) return;  // name table full
+      Bot& b = bot(id);
+      b.last_seen_ns = shift(j.at("last_seen_ns").get<std::uint64_t>());
+      SnapshotAccess::load(b.monitor, j.at("monitor"), shift, endpoint_id);
+    }, [&] {
+      if (id == kNoName || !bots_by_id_[id]) return;
+      bots_by_id_[id] = nullptr;
+      bots_.erase(id);
+    });
   }
-  SnapshotAccess::load(errors_, state.at("errors"), shift, bot_id);
+  part("section 'errors'", [&] { SnapshotAccess::load(errors_, state.at("errors"), shift, bot_id); }, nothing);
   // Strategies before states: registering a strategy forgets its type's state.
-  for (const json& j : state.at("command_strategies")) {
-    RecoveryStrategy s = SnapshotAccess::load_strategy(j);
-    if (!recovery_->register_recovery_strategy(s)) continue;
-    std::erase_if(command_strategies_, [&](const RecoveryStrategy& c) { return c.error_type == s.error_type; });
-    command_strategies_.push_back(std::move(s));
+  for (const json& j : each("command_strategies")) {
+    part("a bot's strategy", [&] {
+      RecoveryStrategy s = SnapshotAccess::load_strategy(j);
+      if (!recovery_->register_recovery_strategy(s)) return;
+      std::erase_if(command_strategies_, [&](const RecoveryStrategy& c) { return c.error_type == s.error_type; });
+      command_strategies_.push_back(std::move(s));
+    }, nothing);
   }
-  SnapshotAccess::load(*recovery_, state.at("recovery"), shift);
-  for (const json& j : state.at("breakers")) {
-    const NameId id = names_.intern(NameKind::Component, j.at("component").get<std::string>());
-    if (id == kNoName) continue;
-    Breaker* b = breaker(id, now_ns);
-    if (b && j.contains("bot")) {
-      const NameId own_bot = names_.intern(NameKind::Bot, j.at("bot").get<std::string>());
-      b = own_bot == kNoName ? nullptr : bot_breaker(*b, own_bot);
-    }
-    if (b) SnapshotAccess::load(b->breaker, j.at("breaker"), shift);
-  }
-  for (const auto& [name, v] : state.at("counters").items()) counters_[name] = v.get<double>();
-  for (const auto& [name, v] : state.at("gauges").items()) gauges_[name] = v.get<double>();
-  for (const auto& [name, v] : state.at("warnings_by_type").items())
-    if (warnings_by_type_.size() < config_.error_log.max_types || warnings_by_type_.count(name)) warnings_by_type_[name] = v.get<std::uint64_t>();
-  shutdown_published_ = state.at("shutdown_published").get<bool>() || recovery_->shutdown_requested();
-  std::vector<std::pair<NameId, std::uint64_t>> epochs;
-  for (const json& e : state.at("board_epochs")) {
-    const auto kind = e.at(0).get<unsigned>();
-    // BotBreaker names are made of ids, which differ on a fresh segment: not restored.
-    if (kind == 0 || kind > kMaxNameKind || kind == static_cast<unsigned>(NameKind::BotBreaker)) continue;
-    const NameId id = names_.intern(static_cast<NameKind>(kind), e.at(1).get<std::string>());
-    if (id != kNoName) epochs.emplace_back(id, e.at(2).get<std::uint64_t>());
-  }
-  republish(now_ns, epochs, state.at("board_global_epoch").get<std::uint64_t>());
-  if (state.contains("external")) {
-    for (const json& e : state.at("external")) {
-      const bool breaker_kind = e.at("breaker").get<bool>();
-      for (const json& h : e.at("holders")) {
-        ExternalAction a;
-        a.kind = breaker_kind ? ExternalAction::Kind::OpenBreaker : ExternalAction::Kind::Backoff;
-        a.target = e.at("target").get<std::string>();
-        a.holder = h.at(0).get<std::string>();
-        a.source = "restore";
-        const auto until = h.at(1).get<std::uint64_t>();
-        a.until_ns = until == 0 ? 0 : shift(until);
-        if (a.until_ns == 0 || a.until_ns > now_ns) apply_external(a, now_ns);
+  part("section 'recovery'", [&] { SnapshotAccess::load(*recovery_, state.at("recovery"), shift); }, [&] {
+    auto fresh = std::make_unique<RecoveryEngine>(config_.recovery);
+    for (const RecoveryStrategy& s : config_.strategies) fresh->register_recovery_strategy(s);
+    for (const RecoveryStrategy& s : command_strategies_) fresh->register_recovery_strategy(s);
+    recovery_ = std::move(fresh);
+  });
+  for (const json& j : each("breakers")) {
+    Breaker* b = nullptr;
+    part("a breaker", [&] {
+      const NameId id = names_.intern(NameKind::Component, j.at("component").get<std::string>());
+      if (id == kNoName) return;
+      b = breaker(id, now_ns);
+      if (b && j.contains("bot")) {
+        const NameId own_bot = names_.intern(NameKind::Bot, j.at("bot").get<std::string>());
+        b = own_bot == kNoName ? nullptr : bot_breaker(*b, own_bot);
       }
-      // The breaker came back FORCED_OPEN with the other breakers, so re-applying the holds
-      // changed nothing: whether they own that state comes from the snapshot.
-      const NameId id = names_.intern(breaker_kind ? NameKind::Component : NameKind::ErrorType, e.at("target").get<std::string>());
-      if (const auto held = external_.find(std::make_pair(breaker_kind, id)); held != external_.end())
-        held->second.forced = e.value("forced", false);
+      if (b) SnapshotAccess::load(b->breaker, j.at("breaker"), shift);
+    }, [&] {
+      if (b) b->breaker = CircuitBreaker(b->breaker.config());
+    });
+  }
+  // Plain maps: an entry that is not a number (a counter once saved as null) is skipped alone.
+  const auto numbers = [&](const char* section, auto&& put) {
+    const auto it = state.find(section);
+    if (it == state.end() || !it->is_object()) {
+      ++skipped;
+      spdlog::warn("state file: section '{}' missing or not an object; starting it fresh", section);
+      return;
+    }
+    for (const auto& [name, v] : it->items()) {
+      if (!v.is_number() || !std::isfinite(v.template get<double>())) {
+        ++skipped;
+        spdlog::warn("state file: {} '{}' is not a finite number; not restored", section, safe_text(name));
+        continue;
+      }
+      put(name, v);
+    }
+  };
+  numbers("counters", [&](const std::string& name, const json& v) { counters_[name] = v.get<double>(); });
+  numbers("gauges", [&](const std::string& name, const json& v) { gauges_[name] = v.get<double>(); });
+  numbers("warnings_by_type", [&](const std::string& name, const json& v) {
+    if (v.is_number_unsigned() && (warnings_by_type_.size() < config_.error_log.max_types || warnings_by_type_.count(name)))
+      warnings_by_type_[name] = v.get<std::uint64_t>();
+  });
+  part("the shutdown flag", [&] { shutdown_published_ = state.at("shutdown_published").get<bool>(); }, nothing);
+  shutdown_published_ = shutdown_published_ || recovery_->shutdown_requested();
+  std::vector<std::pair<NameId, std::uint64_t>> epochs;
+  for (const json& e : each("board_epochs")) {
+    part("a reset epoch", [&] {
+      const auto kind = e.at(0).get<unsigned>();
+      // BotBreaker names are made of ids, which differ on a fresh segment: not restored.
+      if (kind == 0 || kind > kMaxNameKind || kind == static_cast<unsigned>(NameKind::BotBreaker)) return;
+      const NameId id = names_.intern(static_cast<NameKind>(kind), e.at(1).get<std::string>());
+      if (id != kNoName) epochs.emplace_back(id, e.at(2).get<std::uint64_t>());
+    }, nothing);
+  }
+  std::uint64_t global_epoch = 0;
+  part("the global reset epoch", [&] { global_epoch = state.at("board_global_epoch").get<std::uint64_t>(); }, nothing);
+  republish(now_ns, epochs, global_epoch);
+  if (state.contains("external")) {
+    for (const json& e : each("external")) {
+      part("an Alertmanager hold", [&] {
+        const bool breaker_kind = e.at("breaker").get<bool>();
+        for (const json& h : e.at("holders")) {
+          ExternalAction a;
+          a.kind = breaker_kind ? ExternalAction::Kind::OpenBreaker : ExternalAction::Kind::Backoff;
+          a.target = e.at("target").get<std::string>();
+          a.holder = h.at(0).get<std::string>();
+          a.source = "restore";
+          const auto until = h.at(1).get<std::uint64_t>();
+          a.until_ns = until == 0 ? 0 : shift(until);
+          if (a.until_ns == 0 || a.until_ns > now_ns) apply_external(a, now_ns);
+        }
+        // The breaker came back FORCED_OPEN with the other breakers, so re-applying the holds
+        // changed nothing: whether they own that state comes from the snapshot.
+        const NameId id = names_.intern(breaker_kind ? NameKind::Component : NameKind::ErrorType, e.at("target").get<std::string>());
+        if (const auto held = external_.find(std::make_pair(breaker_kind, id)); held != external_.end())
+          held->second.forced = e.value("forced", false);
+      }, nothing);
     }
   }
+  if (skipped != 0) spdlog::warn("state file: {} part(s) could not be restored (see above); the rest was", skipped);
 }
 
 void Engine::republish(std::uint64_t now_ns, const std::vector<std::pair<NameId, std::uint64_t>>& epochs, std::uint64_t global_epoch) {

@@ -19,6 +19,7 @@
 #include "telering/process_info.hpp"
 #include "telering/reader/command_line.hpp"
 #include "telering/reader/config.hpp"
+#include "telering/reader/health_report_format.hpp"
 #include "telering/reader/segment_stats.hpp"
 #include "telering/reader/stop_signals.hpp"
 #include "telering/segment.hpp"
@@ -128,7 +129,7 @@ int remove_segment(const std::string& name, bool force) {
 void print(const telering::reader::SegmentStats& s, bool json, bool clear_screen) {
   std::string out;
   if (json) {
-    out = telering::reader::to_json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out = telering::reader::to_json_text(telering::reader::to_json(s));
     out += '\n';
   } else {
     if (clear_screen) out = "\x1b[H\x1b[2J";

@@ -177,6 +177,9 @@ telering_status telering_attach(const telering_writer_options* options, telering
     if (o.lane_capacity != 0) wo.geometry.lane_capacity = o.lane_capacity;
     if (o.mpsc_capacity != 0) wo.geometry.mpsc_capacity = o.mpsc_capacity;
     if (o.name_capacity != 0) wo.geometry.name_capacity = o.name_capacity;
+    // Fields past an older caller's struct_size keep their defaults (o was initialised first).
+    if (o.group) wo.group = o.group;
+    wo.trust_other_owner = o.trust_other_owner != 0;
     *out = new telering_writer{telering::Writer::attach(wo)};
     return TELERING_OK;
   });

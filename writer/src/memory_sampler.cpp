@@ -4,19 +4,30 @@
 
 #include <cstdio>
 
+#include "telering/process_info.hpp"
+
 namespace telering {
 
-MemorySampler::MemorySampler(std::chrono::milliseconds interval) : interval_(interval) {
+MemorySampler::MemorySampler(std::chrono::milliseconds interval) : interval_(interval), owner_pid_(current_pid()) {
   rss_bytes_.store(sample_rss_bytes(), std::memory_order_relaxed);
   thread_ = std::thread([this] { run(); });
 }
 
+bool MemorySampler::runs_in_this_process() const noexcept { return owner_pid_ == current_pid(); }
+
 MemorySampler::~MemorySampler() {
-  {
-    std::lock_guard lock(mutex_);
-    stop_ = true;
+  if (!runs_in_this_process()) {
+    // After fork(): the thread is the parent's. Joining it would wait forever, and the mutex
+    // may have been held by it at the fork: leave both alone.
+    thread_.detach();
+    (void)wake_.release();
+    return;
   }
-  wake_.notify_all();
+  {
+    std::lock_guard lock(wake_->mutex);
+    wake_->stop = true;
+  }
+  wake_->cv.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -31,8 +42,9 @@ std::uint64_t MemorySampler::sample_rss_bytes() noexcept {
 }
 
 void MemorySampler::run() {
-  std::unique_lock lock(mutex_);
-  while (!wake_.wait_for(lock, interval_, [this] { return stop_; })) {
+  Wake& w = *wake_;
+  std::unique_lock lock(w.mutex);
+  while (!w.cv.wait_for(lock, interval_, [&w] { return w.stop; })) {
     rss_bytes_.store(sample_rss_bytes(), std::memory_order_relaxed);
   }
 }

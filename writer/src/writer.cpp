@@ -1,5 +1,7 @@
 #include "telering/writer.hpp"
 
+#include <pthread.h>
+
 #include <array>
 #include <atomic>
 #include <cstdio>
@@ -60,6 +62,21 @@ namespace {
 std::mutex g_registry_mutex;
 std::array<Writer::State*, kMaxWritersPerProcess> g_writers{};
 std::uint64_t g_next_serial = 1;
+
+// fork() copies a mutex in whatever state another thread left it: a lane claim or release
+// in progress would leave the child's copy locked forever. Holding every lock across the
+// fork (registry first, as ~Writer and thread exit take them) gives the child unlocked ones.
+void lock_for_fork() noexcept {
+  g_registry_mutex.lock();
+  for (Writer::State* w : g_writers)
+    if (w != nullptr) w->lanes_mutex.lock();
+}
+void unlock_after_fork() noexcept {
+  for (Writer::State* w : g_writers)
+    if (w != nullptr) w->lanes_mutex.unlock();
+  g_registry_mutex.unlock();
+}
+[[maybe_unused]] const int g_fork_locks_registered = ::pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
 
 void release_lane(Segment& segment, std::uint32_t lane, std::uint64_t owner) noexcept {
   LaneControl& control = segment.lane(lane);
@@ -143,7 +160,7 @@ void claim_lane(Writer::State& w, LaneCache& c) noexcept {
     return;
   }
   w.segment.header().lane_claim_failures.fetch_add(1, std::memory_order_relaxed);
-  c = LaneCache{w.serial, generation, tid, 0, true, kReclaimInterval, ~0ULL, SpscProducer{}, identity};
+  c = LaneCache{w.serial, generation, tid, 0, true, kReclaimInterval, 0, SpscProducer{}, identity};
 }
 
 // Off the hot path, every kOwnerCheckTicks: a lane whose owner word is no longer ours was
@@ -192,6 +209,26 @@ void refuse_foreign_reader(const Segment& segment) {
                      std::to_string(reader_ns) + "], this bot's is pid:[" + std::to_string(mine) +
                      "]): it cannot tell whether this bot's threads are alive, so it could never free their lanes; run "
                      "the bot in the reader's PID namespace (same container or pod, or docker run --pid=host)");
+}
+
+// Everything record() does off its fast path: claim a lane (first record, after fork),
+// re-check the lane's owner when due, or use the shared lane and retry a claim now and then.
+[[gnu::noinline]] RecordResult record_slow(Writer::State& w, LaneCache& c, std::uint64_t now, RecordKind kind, NameId name,
+                                           double value, Severity severity, NameId aux, std::uint8_t flags,
+                                           std::string_view context) noexcept {
+  if (c.serial != w.serial || c.fork_generation != fork_generation())
+    claim_lane(w, c);
+  else if (!c.on_shared)
+    check_lane_owner(w, c, now);
+  auto fill = [&](Record& r) noexcept { fill_record(r, now, kind, name, value, severity, aux, w.bot, c.tid, flags, context); };
+  if (!c.on_shared) return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
+  if (--c.shared_countdown == 0) {
+    c.on_shared = false;
+    c.serial = 0;
+    claim_lane(w, c);
+    if (!c.on_shared) return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
+  }
+  return w.shared.try_push(fill, c.me) == MpscPush::Committed ? RecordResult::RecordedShared : RecordResult::Dropped;
 }
 
 }  // namespace
@@ -258,23 +295,15 @@ RecordResult Writer::record(RecordKind kind, NameId name, double value, Severity
                             std::string_view context) noexcept {
   State& w = *state_;
   LaneCache& c = t_lanes[w.slot];
-  if (c.serial != w.serial || c.fork_generation != fork_generation()) [[unlikely]]
-    claim_lane(w, c);
   const std::uint64_t now = read_ticks();
-  if (now >= c.next_owner_check) [[unlikely]]
-    check_lane_owner(w, c, now);
+  // One test for every reason to leave the fast path: no lane of ours in this process yet,
+  // the shared lane (next_owner_check is 0 there), or the lane's owner re-check is due.
+  if (c.serial != w.serial || c.fork_generation != fork_generation() || now >= c.next_owner_check) [[unlikely]]
+    return record_slow(w, c, now, kind, name, value, severity, aux, flags, context);
   const NameId bot = w.bot;
   const std::uint32_t tid = c.tid;
   auto fill = [&](Record& r) noexcept { fill_record(r, now, kind, name, value, severity, aux, bot, tid, flags, context); };
-  if (!c.on_shared) [[likely]]
-    return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
-  if (--c.shared_countdown == 0) {
-    c.on_shared = false;
-    c.serial = 0;
-    claim_lane(w, c);
-    if (!c.on_shared) return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
-  }
-  return w.shared.try_push(fill, c.me) == MpscPush::Committed ? RecordResult::RecordedShared : RecordResult::Dropped;
+  return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
 }
 
 NameId Writer::name(NameKind kind, std::string_view text) noexcept {
@@ -304,9 +333,12 @@ RecordResult Writer::api_call(double seconds, NameId endpoint_id) noexcept {
   return record(RecordKind::ApiCall, endpoint_id, seconds);
 }
 
-RecordResult Writer::memory() noexcept {
-  if (!state_->sampler) return memory_bytes(static_cast<double>(MemorySampler::sample_rss_bytes()));
-  return memory_bytes(static_cast<double>(state_->sampler->rss_bytes()));
+RecordResult Writer::memory() noexcept { return memory_bytes(static_cast<double>(rss_bytes())); }
+
+std::uint64_t Writer::rss_bytes() const noexcept {
+  const MemorySampler* s = state_->sampler.get();
+  if (s == nullptr || !s->runs_in_this_process()) return MemorySampler::sample_rss_bytes();
+  return s->rss_bytes();
 }
 
 RecordResult Writer::memory_bytes(double bytes) noexcept { return record(RecordKind::MemorySample, kNoName, bytes); }

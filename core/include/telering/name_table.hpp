@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "telering/layout.hpp"
+#include "telering/utf8_clip.hpp"
 
 namespace telering {
 
@@ -72,7 +73,8 @@ class NameTable {
       : entries_(entries), mask_(capacity - 1), writing_wait_(writing_wait) {}
 
   // Returns the id of (kind, text), or kNoName if absent. Never blocks, allocates or throws.
-  // Names longer than kMaxNameLength are looked up by their first kMaxNameLength bytes.
+  // Names longer than kMaxNameLength are looked up by their first kMaxNameLength bytes, cut
+  // back to a character boundary.
   [[nodiscard]] NameId find(NameKind kind, std::string_view text) const noexcept {
     text = clip(text);
     const std::uint32_t h = name_hash(kind, text);
@@ -149,9 +151,8 @@ class NameTable {
   [[nodiscard]] std::uint32_t capacity() const noexcept { return mask_ + 1; }
 
  private:
-  static std::string_view clip(std::string_view t) noexcept {
-    return t.size() > kMaxNameLength ? t.substr(0, kMaxNameLength) : t;
-  }
+  // On a character boundary (utf8_clip.hpp): a cut name stays valid UTF-8.
+  static std::string_view clip(std::string_view t) noexcept { return utf8_clip(t, kMaxNameLength); }
   std::uint32_t first_slot(std::uint32_t h) const noexcept {
     const std::uint32_t i = h & mask_;
     return i == 0 ? 1 : i;

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "telering/command.hpp"
+#include "telering/utf8_clip.hpp"
 
 namespace telering {
 
@@ -90,11 +91,12 @@ struct alignas(kRecordSize) Record {
     return {context, context_len <= kContextCapacity ? context_len : kContextCapacity};
   }
 
-  // Copies at most kContextCapacity bytes; sets kFlagContextTruncated when it cut.
+  // Copies at most kContextCapacity bytes, cut on a character boundary (utf8_clip.hpp);
+  // sets kFlagContextTruncated when it cut.
   void set_context(std::string_view text) noexcept {
     std::size_t n = text.size();
     if (n > kContextCapacity) {
-      n = kContextCapacity;
+      n = utf8_clip(text, kContextCapacity).size();
       flags |= kFlagContextTruncated;
     }
     if (n != 0) std::memcpy(context, text.data(), n);

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -24,17 +25,29 @@ class MemorySampler {
   // Latest sample (relaxed: a lone value, nothing else is published with it).
   [[nodiscard]] std::uint64_t rss_bytes() const noexcept { return rss_bytes_.load(std::memory_order_relaxed); }
 
+  // False in a child after fork(): the sampling thread exists only in the parent, so the
+  // child's copy holds a stale value and must not be joined.
+  [[nodiscard]] bool runs_in_this_process() const noexcept;
+
   // Reads /proc/self/statm now (a syscall; 0 on failure).
   [[nodiscard]] static std::uint64_t sample_rss_bytes() noexcept;
 
  private:
   void run();
 
+  // What the sampling thread waits on. Heap-held so that a fork child can leave it alone:
+  // the parent's thread may have been waiting on the condition variable at the fork, and
+  // destroying that copy would wait for a waiter that does not exist in the child.
+  struct Wake {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool stop = false;
+  };
+
   std::chrono::milliseconds interval_;
   std::atomic<std::uint64_t> rss_bytes_{0};
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stop_ = false;
+  std::unique_ptr<Wake> wake_ = std::make_unique<Wake>();
+  std::uint32_t owner_pid_ = 0;  // the process whose thread samples
   std::thread thread_;
 };
 

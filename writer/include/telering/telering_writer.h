@@ -125,6 +125,10 @@ typedef struct telering_writer_options {
   uint32_t lane_capacity;        /* records per lane, power of two; default 2048 */
   uint32_t mpsc_capacity;        /* shared-lane records, power of two; default 8192 */
   uint32_t name_capacity;        /* names, power of two; default 4096 */
+  /* Sharing a segment between users (telering-reader --mode 0660 --group NAME). Added in
+   * ABI 1 after the fields above; struct_size tells an older caller's struct from ours. */
+  const char* group;             /* group of a segment this writer creates; NULL = the creator's */
+  int trust_other_owner;         /* 1: attach to a segment another user created (refused by default) */
 } telering_writer_options;
 
 /* A consistent view of the board entry of one name (the reader's latest decision for it). */

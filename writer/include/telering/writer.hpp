@@ -90,6 +90,9 @@ class Writer {
   // The seed's update_memory_usage: records the sampler's latest RSS (no syscall here).
   RecordResult memory() noexcept;
   RecordResult memory_bytes(double bytes) noexcept;
+  // This process's resident set size: the sampler's latest, or read now (a syscall) when
+  // there is no sampler running in this process (sample_memory off, or after fork()).
+  [[nodiscard]] std::uint64_t rss_bytes() const noexcept;
   // The seed's record_error: error type, severity, short context (truncated with a flag),
   // and optionally the component it concerns.
   RecordResult error(std::string_view type, Severity severity, std::string_view context = {},

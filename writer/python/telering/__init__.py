@@ -1,28 +1,27 @@
-"""telering for Python bots: the seed's health-check and error-recovery API over telering's
-lock-free shared-memory rings (ctypes over libtelering.so; standard library only).
+"""telering for Python bots: the seed's ``bot_health_check`` and ``error_recovery`` APIs,
+recording into telering's lock-free shared-memory lanes through a native module.
 
     from telering import get_health_check, get_error_manager, ErrorSeverity, RetryWithBackoff
 
 replaces the seed's ``from bot_health_check import ...`` / ``from error_recovery import ...``
 (``telering.bot_health_check`` and ``telering.error_recovery`` are importable too).
 
-The segment comes from ``telering.attach(segment=..., bot=...)`` or, on first use, from
-$TELERING_SEGMENT (default "telering") and $TELERING_BOT (default: the script's name).
-libtelering.so is found via $TELERING_LIB, next to the package, the build tree, or the system.
-Run ``telering-reader --segment NAME`` beside the bot: it does the thinking.
+The segment: ``telering.attach(segment=..., bot=...)``, or on the first record the parent
+process's (multiprocessing children), else $TELERING_SEGMENT (default "telering") and
+$TELERING_BOT (default: the script's name). Run ``telering-reader --segment NAME`` beside
+the bot: it keeps the host-wide view and decides. ``python -m telering`` shows a segment.
 """
 
-from ._native import TeleringError, Writer, find_library, load_library
-from ._session import attach, detach, writer
-from .bot_health_check import BotHealthCheck, PerformanceMonitor, format_health_summary, get_health_check
+from ._native import VERSION as __version__
+from ._native import TeleringError, Writer
+from ._session import attach, detach, set_logger, writer
+from .bot_health_check import BotHealthCheck, HealthStatus, PerformanceMonitor, get_health_check
 from .error_recovery import (CircuitBreakerOpenError, ErrorRecord, ErrorRecoveryManager, ErrorSeverity,
                              RecoveryAction, RetryWithBackoff, get_error_manager)
 
-__version__ = "0.1.0"
-
 __all__ = [
-    "attach", "detach", "writer", "Writer", "TeleringError", "find_library", "load_library",
-    "get_health_check", "BotHealthCheck", "PerformanceMonitor", "format_health_summary",
-    "get_error_manager", "ErrorRecoveryManager", "ErrorSeverity", "RecoveryAction", "ErrorRecord",
-    "RetryWithBackoff", "CircuitBreakerOpenError",
+    "attach", "detach", "writer", "set_logger", "Writer", "TeleringError",
+    "HealthStatus", "PerformanceMonitor", "BotHealthCheck", "get_health_check",
+    "ErrorSeverity", "RecoveryAction", "ErrorRecord", "ErrorRecoveryManager", "RetryWithBackoff",
+    "get_error_manager", "CircuitBreakerOpenError",
 ]

@@ -1,177 +1,211 @@
-"""The seed's bot_health_check module (PerformanceMonitor, BotHealthCheck,
-get_health_check) on telering: recording pushes a 64-byte record into shared memory
-through the C ABI; the reader process keeps the rolling windows and runs the checks, and
-run_full_health_check() reads its latest report from the segment.
+"""The seed's ``bot_health_check`` module on telering: HealthStatus, PerformanceMonitor,
+BotHealthCheck and get_health_check, with the seed's names, rules and meaning.
+
+Every record goes to this instance's own windows (what the seed's methods report) and to
+the shared-memory segment, where telering-reader keeps the host-wide view of every bot.
+The host-wide views have names of their own: :meth:`BotHealthCheck.host_report` and
+``telering.writer().overall_health()``.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import threading
-import time
-from typing import Optional
+from collections import deque
+from datetime import datetime
+from typing import Any, Deque, Dict, Optional, Tuple
 
-from . import _session
-from ._native import Status, Writer
+from . import _native
+from ._native import Writer
 
-__all__ = ["PerformanceMonitor", "BotHealthCheck", "get_health_check", "format_health_summary"]
+__all__ = ["HealthStatus", "PerformanceMonitor", "BotHealthCheck", "get_health_check"]
 
-logger = logging.getLogger("telering.health")
-
-# A bare performance_monitor.record_error() within this many seconds after
-# error_manager.record_error() on the same thread is the same error (the seed records it in
-# both places; telering's one Error record feeds both the error rate and the statistics).
-_SAME_ERROR_WINDOW_S = 1.0
-_recent = threading.local()
+logging.getLogger("telering").addHandler(logging.NullHandler())
+_default_logger: logging.Logger = logging.getLogger("telering.health")
 
 
-def _note_error_recorded() -> None:
-    _recent.at = time.monotonic()
+def _set_default_logger(bot_logger: Optional[logging.Logger]) -> None:
+    global _default_logger
+    _default_logger = bot_logger or logging.getLogger("telering.health")
+    if _instance is not None:
+        _instance.logger = _default_logger
+        _instance.performance_monitor.logger = _default_logger
 
 
-def _consume_recent_error() -> bool:
-    at = getattr(_recent, "at", None)
-    if at is not None and time.monotonic() - at <= _SAME_ERROR_WINDOW_S:
-        _recent.at = None
-        return True
-    return False
+class HealthStatus:
+    """Health status levels (the seed's string constants)."""
+
+    HEALTHY = "HEALTHY"
+    WARNING = "WARNING"
+    CRITICAL = "CRITICAL"
+    UNKNOWN = "UNKNOWN"
 
 
-class PerformanceMonitor:
-    """The seed's PerformanceMonitor. Thread-safe; every call is one C call, no lock."""
+class PerformanceMonitor(_native.PerformanceMonitor):
+    """The seed's PerformanceMonitor: rolling windows of the last ``window_size`` scan
+    times, API call times and memory samples, and error / warning counts — this
+    instance's own. Every record also goes to the segment. Thread-safe: each recording
+    method is one native call that holds the GIL throughout (no lock to take)."""
 
-    def __init__(self, writer: Optional[Writer] = None):
-        self._bind(writer or _session.bind(self))
+    # No per-instance __dict__: the native methods are then found without a dict check.
+    __slots__ = ("logger",)
 
-    def _bind(self, writer: Writer) -> None:
-        self._w = writer
-        # The hottest call, bound straight to the C function: no Python frame of ours.
-        # record_scan_time(duration): records one scan's duration in seconds.
-        self.record_scan_time = functools.partial(writer._scan_time, writer._h)
-        self._api_call_id, self._h = writer._api_call_id, writer._h
+    def __init__(self, window_size: int = 100, *, writer: Optional[Writer] = None) -> None:
+        super().__init__(window_size, writer=writer)
+        self.logger = _default_logger
 
-    def record_api_call(self, duration: float, endpoint: Optional[str] = None) -> int:
-        """Records an API call's latency in seconds (optionally per endpoint)."""
-        if endpoint is None:
-            return self._api_call_id(self._h, duration, 0)
-        return self._w.api_call(duration, endpoint)
-
-    def update_memory_usage(self) -> int:
-        """Records this process's resident set size (sampled by a background thread)."""
-        return self._w.memory()
-
-    def record_error(self, error_type: Optional[str] = None, message: Optional[str] = None,
-                     severity=None, context=None) -> int:
-        """The seed's bare record_error() counts one error. Right after
-        error_manager.record_error() on the same thread it is that same error and records
-        nothing more; otherwise it records an 'unspecified_error' (or error_type if given)."""
-        if error_type is None and _consume_recent_error():
-            return Status.OK
-        from .error_recovery import get_error_manager
-        get_error_manager().record_error(error_type or "unspecified_error", message or "", severity, context)
-        _consume_recent_error()
-        return Status.OK
-
-    def record_warning(self, warning_type: str = "unspecified_warning", message: Optional[str] = None) -> int:
-        return self._w.warning(warning_type, message)
-
-    def get_metrics(self) -> dict:
-        """The reader's key metrics (avg scan time, memory MB, errors, warnings, ...)."""
-        return get_health_check().run_full_health_check().get("metrics", {})
+    def get_metrics(self) -> Dict[str, Any]:
+        """This instance's metrics, with the seed's keys: avg/max/min_scan_time,
+        avg_api_call_time, avg_memory_mb, current_memory_mb, error_count, warning_count,
+        last_error_time (a datetime or None)."""
+        scans, apis, memory = self._windows()
+        return {
+            "avg_scan_time": sum(scans) / len(scans) if scans else 0,
+            "max_scan_time": max(scans) if scans else 0,
+            "min_scan_time": min(scans) if scans else 0,
+            "avg_api_call_time": sum(apis) / len(apis) if apis else 0,
+            "avg_memory_mb": sum(memory) / len(memory) if memory else 0,
+            "current_memory_mb": memory[-1] if memory else 0,
+            "error_count": self.error_count,
+            "warning_count": self.warning_count,
+            "last_error_time": self.last_error_time,
+        }
 
 
-_ICONS = {"HEALTHY": "✅", "WARNING": "⚠️", "CRITICAL": "❌"}
-
-
-def format_health_summary(report: dict) -> str:
-    """The seed's 'BOT HEALTH CHECK SUMMARY' block from a report dict."""
-    eq, dash = "=" * 60, "-" * 60
-    lines = [eq, "BOT HEALTH CHECK SUMMARY", eq]
-    ts = report.get("timestamp")
-    if ts:
-        lines.append("Timestamp: " + ts.replace("T", " ")[:19])
-    else:
-        lines.append("Timestamp: " + time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()))
-    lines.append(f"Overall Status: {report.get('overall_status', 'UNKNOWN')}")
-    if report.get("reason"):
-        lines.append(f"Reason: {report['reason']}")
-    lines += ["", "Component Health:", dash]
-    for name, c in (report.get("components") or {}).items():
-        status = c.get("status", "UNKNOWN")
-        lines.append(f"{_ICONS.get(status, '❔')} {name}: {status}")
-        lines.append(f"   {c.get('message', '')}")
-    m = report.get("metrics") or {}
-    lines += ["", "Key Metrics:", dash]
-    if m:
-        lines.append(f"  Avg Scan Time: {m.get('avg_scan_time_s', 0.0):.2f}s")
-        lines.append(f"  Memory Usage: {m.get('memory_mb', 0.0):.1f}MB")
-        lines.append(f"  Errors: {m.get('errors', 0)}")
-        lines.append(f"  Warnings: {m.get('warnings', 0)}")
-    else:
-        lines.append("  (no report from a telering-reader)")
-    lines.append(eq)
-    return "\n".join(lines) + "\n"
+_ICONS = {HealthStatus.HEALTHY: "✅", HealthStatus.WARNING: "⚠️"}
 
 
 class BotHealthCheck:
-    """The seed's BotHealthCheck; the checks themselves run in telering-reader."""
+    """The seed's BotHealthCheck: checks this instance's PerformanceMonitor against its
+    thresholds (max_scan_time = 30.0 s, max_memory_mb = 1024, max_error_rate = 0.05), keeps
+    the last 100 reports in health_history, and logs the seed's summary block. The reader's
+    host-wide report is :meth:`host_report`."""
 
-    def __init__(self, writer: Optional[Writer] = None):
-        self.performance_monitor = PerformanceMonitor(writer)
-        self._bind(writer or _session.bind(self))
+    def __init__(self, *, writer: Optional[Writer] = None) -> None:
+        self.logger = _default_logger
+        self.performance_monitor = PerformanceMonitor(writer=writer)
+        self.last_health_check = datetime.now()
+        self.health_history: Deque[Dict[str, Any]] = deque(maxlen=100)
+        self._lock = threading.Lock()
+        self.max_scan_time = 30.0
+        self.max_memory_mb = 1024
+        self.max_error_rate = 0.05
 
-    def _bind(self, writer: Writer) -> None:
-        self._w = writer
-        if self.performance_monitor._w is not writer:
-            self.performance_monitor._bind(writer)
+    def check_scan_performance(self, metrics: Dict[str, Any]) -> Tuple[str, str]:
+        """CRITICAL when the slowest scan exceeds 3 x max_scan_time, WARNING when the
+        average exceeds max_scan_time, else HEALTHY; with the seed's messages."""
+        avg_scan_time = metrics.get("avg_scan_time", 0)
+        max_scan_time = metrics.get("max_scan_time", 0)
+        if max_scan_time > self.max_scan_time * 3:
+            return (HealthStatus.CRITICAL,
+                    f"Scan time critically slow: max={max_scan_time:.1f}s (threshold={self.max_scan_time*3}s)")
+        if avg_scan_time > self.max_scan_time:
+            return (HealthStatus.WARNING,
+                    f"Scan time above threshold: avg={avg_scan_time:.1f}s (threshold={self.max_scan_time}s)")
+        return HealthStatus.HEALTHY, f"Scan performance good: avg={avg_scan_time:.1f}s"
 
-    @property
-    def writer(self) -> Writer:
-        return self._w
+    def check_memory_usage(self, metrics: Dict[str, Any]) -> Tuple[str, str]:
+        """CRITICAL above max_memory_mb, WARNING above 80 % of it, else HEALTHY."""
+        current_memory = metrics.get("current_memory_mb", 0)
+        if current_memory > self.max_memory_mb:
+            return (HealthStatus.CRITICAL,
+                    f"Memory usage critical: {current_memory:.1f}MB (threshold={self.max_memory_mb}MB)")
+        if current_memory > self.max_memory_mb * 0.8:
+            return (HealthStatus.WARNING,
+                    f"Memory usage high: {current_memory:.1f}MB (threshold={self.max_memory_mb}MB)")
+        return HealthStatus.HEALTHY, f"Memory usage normal: {current_memory:.1f}MB"
 
-    def run_full_health_check(self, fresh: bool = True) -> dict:
-        """The reader's report: overall_status, components, metrics, timestamp, plus
-        error_statistics, bots and breakers. fresh=True (the seed's semantics) asks the
-        reader to recompute it first, so it includes what this thread just recorded (a
-        round trip of about a millisecond); fresh=False reads the page as it is (at most a
-        second old). With no live reader: overall_status UNKNOWN and a reason — never a
-        stale HEALTHY."""
-        if fresh and self._w.reader_alive():
-            self._w.request_report()
-        try:
-            return json.loads(self._w.report_json())
-        except ValueError as e:
-            return {"overall_status": "UNKNOWN", "reason": f"unreadable report: {e}"}
+    def check_error_rate(self, metrics: Dict[str, Any]) -> Tuple[str, str]:
+        """WARNING for an error in the last 60 s; else CRITICAL above 10 errors, WARNING
+        above 5, else HEALTHY."""
+        error_count = metrics.get("error_count", 0)
+        last_error_time = metrics.get("last_error_time")
+        if last_error_time:
+            time_since_error = (datetime.now() - last_error_time).total_seconds()
+            if time_since_error < 60:
+                return HealthStatus.WARNING, f"Recent error detected ({time_since_error:.0f}s ago)"
+        if error_count > 10:
+            return HealthStatus.CRITICAL, f"High error count: {error_count} errors"
+        if error_count > 5:
+            return HealthStatus.WARNING, f"Elevated error count: {error_count} errors"
+        return HealthStatus.HEALTHY, f"Error rate normal: {error_count} errors"
 
-    def _component(self, name: str) -> dict:
-        report = self.run_full_health_check()
-        return (report.get("components") or {}).get(
-            name, {"status": "UNKNOWN", "message": report.get("reason", "no data")})
+    def check_api_performance(self, metrics: Dict[str, Any]) -> Tuple[str, str]:
+        """CRITICAL when the average API call exceeds 5 s, WARNING above 2 s, else HEALTHY."""
+        avg_api_time = metrics.get("avg_api_call_time", 0)
+        if avg_api_time > 5.0:
+            return HealthStatus.CRITICAL, f"API calls critically slow: avg={avg_api_time:.2f}s"
+        if avg_api_time > 2.0:
+            return HealthStatus.WARNING, f"API calls slower than expected: avg={avg_api_time:.2f}s"
+        return HealthStatus.HEALTHY, f"API performance good: avg={avg_api_time:.2f}s"
 
-    def check_scan_performance(self) -> dict:
-        return self._component("scan_performance")
-
-    def check_memory_usage(self) -> dict:
-        return self._component("memory_usage")
-
-    def check_error_rate(self) -> dict:
-        return self._component("error_rate")
-
-    def check_api_performance(self) -> dict:
-        return self._component("api_performance")
+    def run_full_health_check(self) -> Dict[str, Any]:
+        """Samples memory, runs the four checks on this instance's metrics and returns
+        {'timestamp': datetime, 'overall_status', 'checks': {name: (status, message)},
+        'metrics'}; the report is kept in health_history."""
+        with self._lock:
+            self.last_health_check = datetime.now()
+            self.performance_monitor.update_memory_usage()
+            metrics = self.performance_monitor.get_metrics()
+            checks = {
+                "scan_performance": self.check_scan_performance(metrics),
+                "memory_usage": self.check_memory_usage(metrics),
+                "error_rate": self.check_error_rate(metrics),
+                "api_performance": self.check_api_performance(metrics),
+            }
+            statuses = [check[0] for check in checks.values()]
+            if HealthStatus.CRITICAL in statuses:
+                overall = HealthStatus.CRITICAL
+            elif HealthStatus.WARNING in statuses:
+                overall = HealthStatus.WARNING
+            else:
+                overall = HealthStatus.HEALTHY
+            report = {"timestamp": self.last_health_check, "overall_status": overall, "checks": checks,
+                      "metrics": metrics}
+            self.health_history.append(report)
+            return report
 
     def get_health_summary(self) -> str:
-        return format_health_summary(self.run_full_health_check())
-
-    def log_health_status(self) -> str:
-        """Logs the seed's summary block (INFO; WARNING when not HEALTHY) and returns it."""
+        """The seed's 'BOT HEALTH CHECK SUMMARY' text for a fresh run_full_health_check()
+        (timestamp in local time)."""
         report = self.run_full_health_check()
-        text = format_health_summary(report)
-        level = logging.INFO if report.get("overall_status") == "HEALTHY" else logging.WARNING
-        logger.log(level, "\n%s", text)
-        return text
+        lines = ["=" * 60, "BOT HEALTH CHECK SUMMARY", "=" * 60,
+                 f"Timestamp: {report['timestamp'].strftime('%Y-%m-%d %H:%M:%S')}",
+                 f"Overall Status: {report['overall_status']}", "", "Component Health:", "-" * 60]
+        for component, (status, message) in report["checks"].items():
+            lines.append(f"{_ICONS.get(status, '❌')} {component}: {status}")
+            lines.append(f"   {message}")
+        lines.extend(["", "Key Metrics:", "-" * 60])
+        metrics = report["metrics"]
+        lines.append(f"  Avg Scan Time: {metrics['avg_scan_time']:.2f}s")
+        lines.append(f"  Memory Usage: {metrics['current_memory_mb']:.1f}MB")
+        lines.append(f"  Errors: {metrics['error_count']}")
+        lines.append(f"  Warnings: {metrics['warning_count']}")
+        lines.append("=" * 60)
+        return "\n".join(lines)
+
+    def log_health_status(self) -> None:
+        """Logs get_health_summary() at INFO to this instance's logger (the bot's, when
+        given with telering.set_logger)."""
+        self.logger.info(f"\n{self.get_health_summary()}")
+
+    # -- telering's host-wide view (names of its own) ----------------------------------------
+    def host_report(self, fresh: bool = True) -> Dict[str, Any]:
+        """telering-reader's report for the whole host: overall_status, components,
+        metrics, error_statistics, bots, breakers. fresh=True asks the reader to recompute
+        it first (it then includes what this thread recorded; about a millisecond). With no
+        live reader: overall_status UNKNOWN and a reason, never a stale HEALTHY."""
+        w = self.performance_monitor.writer or _native._get_current()
+        if w is None:
+            from ._session import writer
+            w = writer()
+        if fresh and w.reader_alive():
+            w.request_report()
+        try:
+            return json.loads(w.report_json())
+        except ValueError as e:
+            return {"overall_status": HealthStatus.UNKNOWN, "reason": f"unreadable report: {e}"}
 
 
 _instance: Optional[BotHealthCheck] = None
@@ -179,7 +213,8 @@ _instance_lock = threading.Lock()
 
 
 def get_health_check() -> BotHealthCheck:
-    """The process's BotHealthCheck (singleton), bound to the process-wide writer."""
+    """The process's BotHealthCheck (created on first call); it records into the
+    process-wide writer (telering.attach, or the defaults on first record)."""
     global _instance
     if _instance is None:
         with _instance_lock:

@@ -1,9 +1,13 @@
-"""The seed's error_recovery module (ErrorSeverity, RecoveryAction, ErrorRecoveryManager,
-RetryWithBackoff, get_error_manager) on telering.
+"""The seed's ``error_recovery`` module on telering: ErrorSeverity, RecoveryAction,
+ErrorRecord, ErrorRecoveryManager, RetryWithBackoff and get_error_manager, with the seed's
+names, rules and meaning.
 
-record_error() pushes one record into shared memory; telering-reader applies the recovery
-strategies and circuit breakers for every bot on the host and publishes its decisions on
-the segment's decision board, which the methods here read (one atomic load each).
+An instance's views (error_history, error_counts, last_errors, circuit_breakers,
+get_error_statistics) are its own, as in the seed. Every error also goes to the segment,
+where telering-reader sees every bot of the host and decides; where its decision is
+stricter — a breaker it opened, a backoff it set — is_circuit_breaker_open,
+should_trigger_recovery and attempt_recovery say so. The host-wide views have names of
+their own (host_error_statistics, open_host_circuit_breaker, get_recovery_decision, ...).
 """
 
 from __future__ import annotations
@@ -12,267 +16,295 @@ import functools
 import logging
 import threading
 import time
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Callable, Dict, Optional, Tuple, Type
 
-from . import _session
-from ._native import Action, NameKind, Status, Writer
-from .bot_health_check import _note_error_recorded
+from . import _native
+from ._native import ErrorRecord, Writer
 
 __all__ = ["ErrorSeverity", "RecoveryAction", "ErrorRecord", "ErrorRecoveryManager", "RetryWithBackoff",
-           "CircuitBreakerOpenError", "get_error_manager"]
+           "get_error_manager"]
 
-logger = logging.getLogger("telering.recovery")
+logging.getLogger("telering").addHandler(logging.NullHandler())
+_default_logger: logging.Logger = logging.getLogger("telering.error_recovery")
+
+
+def _set_default_logger(bot_logger: Optional[logging.Logger]) -> None:
+    global _default_logger
+    _default_logger = bot_logger or logging.getLogger("telering.error_recovery")
+    if _instance is not None:
+        _instance.logger = _default_logger
 
 
 class ErrorSeverity(Enum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
+    """Error severity levels (the seed's values; the C ABI's telering_severity)."""
 
-    @property
-    def level(self) -> int:
-        return _SEVERITY_LEVEL[self]
-
-
-_SEVERITY_LEVEL = {ErrorSeverity.LOW: 1, ErrorSeverity.MEDIUM: 2, ErrorSeverity.HIGH: 3, ErrorSeverity.CRITICAL: 4}
-_SEVERITY_OF_LEVEL = {level: sev for sev, level in _SEVERITY_LEVEL.items()}
-for _sev, _level in _SEVERITY_LEVEL.items():
-    _sev._telering_level = _level  # plain attribute: cheaper than hashing an Enum member
-_time = time.time
+    LOW = _native.SEVERITY_LOW
+    MEDIUM = _native.SEVERITY_MEDIUM
+    HIGH = _native.SEVERITY_HIGH
+    CRITICAL = _native.SEVERITY_CRITICAL
 
 
 class RecoveryAction(Enum):
+    """Recovery action types (the seed's values)."""
+
     RETRY = "retry"
     BACKOFF = "backoff"
     RESET = "reset"
     ALERT = "alert"
     SHUTDOWN = "shutdown"
 
-    @property
-    def code(self) -> int:
-        return _ACTION_CODE[self]
+
+_native._set_severities(ErrorSeverity)
+_ACTION_CODE = {RecoveryAction.RETRY: _native.ACTION_RETRY, RecoveryAction.BACKOFF: _native.ACTION_BACKOFF,
+                RecoveryAction.RESET: _native.ACTION_RESET, RecoveryAction.ALERT: _native.ACTION_ALERT,
+                RecoveryAction.SHUTDOWN: _native.ACTION_SHUTDOWN}
 
 
-_ACTION_CODE = {RecoveryAction.RETRY: Action.RETRY, RecoveryAction.BACKOFF: Action.BACKOFF,
-                RecoveryAction.RESET: Action.RESET, RecoveryAction.ALERT: Action.ALERT,
-                RecoveryAction.SHUTDOWN: Action.SHUTDOWN}
-_ACTION_BY_NAME = {a.name: a for a in RecoveryAction}
+class ErrorRecoveryManager(_native.ErrorRecoveryManager):
+    """The seed's ErrorRecoveryManager: records errors with their severity and context,
+    keeps this instance's history (1000), counts and last times, its strategies (the five
+    built-ins pre-registered) and the circuit breakers it opened (closed after
+    circuit_breaker_timeout seconds). record_error and is_circuit_breaker_open are native;
+    every error also goes to the segment for the reader."""
 
+    # No per-instance __dict__: the native methods are then found without a dict check.
+    __slots__ = ("max_retries", "backoff_base", "circuit_breaker_timeout", "_lock", "_send_strategies")
 
-def _severity_level(severity) -> int:
-    if severity is None:
-        return 2
-    if isinstance(severity, ErrorSeverity):
-        return _SEVERITY_LEVEL[severity]
-    if isinstance(severity, str):
-        return _SEVERITY_LEVEL[ErrorSeverity[severity.upper()]]
-    level = int(severity)
-    if not 1 <= level <= 4:
-        raise ValueError(f"severity must be LOW..CRITICAL (1..4), not {severity!r}")
-    return level
+    def __init__(self, max_retries: int = 3, backoff_base: float = 2.0, *, writer: Optional[Writer] = None,
+                 logger: Optional[logging.Logger] = None) -> None:
+        super().__init__(writer=writer)
+        self.logger = logger or _default_logger
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self._lock = threading.Lock()
+        self._send_strategies = False  # the reader has the built-ins already
+        self._register_default_strategies()
+        self._send_strategies = True
+        self.circuit_breaker_timeout = 60
 
+    def _register_default_strategies(self) -> None:
+        self.register_recovery_strategy("api_rate_limit", ErrorSeverity.MEDIUM, RecoveryAction.BACKOFF,
+                                        backoff_seconds=30)
+        self.register_recovery_strategy("api_connection", ErrorSeverity.HIGH, RecoveryAction.RETRY, max_retries=5)
+        self.register_recovery_strategy("insufficient_balance", ErrorSeverity.MEDIUM, RecoveryAction.ALERT)
+        self.register_recovery_strategy("position_not_found", ErrorSeverity.HIGH, RecoveryAction.RESET)
+        self.register_recovery_strategy("critical_system_error", ErrorSeverity.CRITICAL, RecoveryAction.ALERT)
 
-def _context_text(context) -> Optional[str]:
-    if not context:
-        return None
-    if isinstance(context, dict):
-        if len(context) == 1:
-            for k, v in context.items():
-                return f"{k}={v}"
-        return " ".join(f"{k}={v}" for k, v in context.items())
-    return str(context)
-
-
-class CircuitBreakerOpenError(RuntimeError):
-    """Raised by RetryWithBackoff when the component's circuit breaker is open."""
-
-    def __init__(self, component: str):
-        super().__init__(f"circuit breaker '{component}' is open")
-        self.component = component
-
-
-class ErrorRecord:
-    """What record_error() returns (the seed's error object). Built on every record_error(),
-    so only what differs per error is set per instance; the recovery fields default here."""
-
-    status: int = Status.OK                   # the C status of the record (0 recorded, 2 dropped, ...)
-    recovery_attempted: bool = False
-    recovery_action: Optional[RecoveryAction] = None
-    recovery_successful: bool = False
-
-    def __init__(self, error_type: str, message: str, severity: "ErrorSeverity", context: Optional[Dict[str, Any]] = None,
-                 status: int = Status.OK):
-        self.error_type = error_type
-        self.message = message
-        self.severity = severity
-        self.context = context if context is not None else {}
-        self.timestamp = _time()
-        if status:
-            self.status = status
-
-    def __repr__(self) -> str:
-        return (f"ErrorRecord(error_type={self.error_type!r}, message={self.message!r}, "
-                f"severity={self.severity}, context={self.context!r}, status={self.status})")
-
-
-class ErrorRecoveryManager:
-    """The seed's ErrorRecoveryManager. Recording is one C call; decisions are read from
-    the board; breakers and strategies are commands the reader applies."""
-
-    def __init__(self, writer: Optional[Writer] = None, command_wait_s: float = 2.0):
-        self.command_wait_s = command_wait_s
-        self.max_retries = 3
-        self.backoff_base = 2.0
-        self.circuit_breaker_timeout = 60  # the reader's breaker wait (set in its config)
-        self.recovery_strategies: Dict[str, dict] = {}
-        self._local_lock = threading.Lock()
-        self._local_by_type: Dict[str, int] = {}
-        self._local_by_severity: Dict[int, int] = {}
-        self._local_started = time.monotonic()
-        self._bind(writer or _session.bind(self))
-
-    def _bind(self, writer: Writer) -> None:
-        self._w = writer
-        with self._local_lock:  # the local fallback counts belong to one segment
-            self._local_by_type.clear()
-            self._local_by_severity.clear()
-            self._local_started = time.monotonic()
+    def register_recovery_strategy(self, error_type: str, severity: ErrorSeverity, action: RecoveryAction,
+                                   **params: Any) -> None:
+        """Registers a strategy ({'severity', 'action', 'params'}) for an error type, and
+        sends it to the reader (max_retries and backoff_seconds are the reader's; other
+        params are kept here). Waits for the reader's acknowledgement only while one is
+        alive (up to 2 s)."""
+        if not isinstance(severity, ErrorSeverity):
+            raise TypeError(f"severity must be an ErrorSeverity, not {severity!r}")
+        if not isinstance(action, RecoveryAction):
+            raise TypeError(f"action must be a RecoveryAction, not {action!r}")
+        self.recovery_strategies[error_type] = {"severity": severity, "action": action, "params": params}
+        if not self._send_strategies:
+            return
+        w = self.writer or _writer()
+        status = w.register_recovery_strategy(
+            error_type, severity.value, _ACTION_CODE[action], max_retries=int(params.get("max_retries", self.max_retries)),
+            backoff_seconds=float(params.get("backoff_seconds", 0.0)), wait_ms=2000 if w.reader_alive() else 0)
+        if status == _native.PENDING and w.reader_alive():
+            self.logger.warning(f"telering: the reader did not acknowledge the strategy for {error_type} in 2 s")
 
     @property
-    def writer(self) -> Writer:
-        return self._w
+    def last_errors(self) -> Dict[str, datetime]:
+        """error type -> datetime of its last error in this instance (a copy)."""
+        walls = dict(self._last_error_wall)  # one atomic copy: other threads may be recording
+        return {t: datetime.fromtimestamp(wall) for t, wall in walls.items()}
 
-    # -- recording -------------------------------------------------------------------------
-    def record_error(self, error_type: str, message: str = "", severity=ErrorSeverity.MEDIUM,
-                     context: Optional[Dict[str, Any]] = None, component: Optional[str] = None) -> ErrorRecord:
-        """Records an error. The record carries the context (or the message when there is no
-        context), truncated to 34 bytes with a flag; the full text stays in the returned
-        ErrorRecord."""
-        level = getattr(severity, "_telering_level", None) or _severity_level(severity)
-        text = _context_text(context) or message
-        status = self._w.error(error_type, level, text, component)
-        # Local counts, only for get_error_statistics() without a reader. No lock: under the
-        # GIL a lost increment needs two threads to interleave right here, and these counts
-        # are a fallback for "no reader", not the statistics.
-        by_type, by_sev = self._local_by_type, self._local_by_severity
-        by_type[error_type] = by_type.get(error_type, 0) + 1
-        by_sev[level] = by_sev.get(level, 0) + 1
-        _note_error_recorded()
-        return ErrorRecord(error_type, message, _SEVERITY_OF_LEVEL[level], context, status)
+    def should_trigger_recovery(self, error_type: str, time_window: int = 60) -> bool:
+        """True when this instance saw at least 3 errors of the type and the last within
+        time_window seconds (the seed's rule), or while the reader holds a backoff for it."""
+        wall = self._last_error_wall.get(error_type)
+        if wall is not None and time.time() - wall <= time_window and self.error_counts.get(error_type, 0) >= 3:
+            return True
+        w = self.writer
+        return bool(w is not None and w.attached and w.in_backoff(error_type))
 
-    # -- decisions -------------------------------------------------------------------------
-    def should_trigger_recovery(self, error_type: str) -> bool:
-        """True while the reader's latest decision for this error type is in force."""
-        return self._w.should_trigger_recovery(error_type)
-
-    def get_recovery_decision(self, error_type: str) -> Optional[dict]:
-        return self._w.decision(NameKind.ERROR_TYPE, error_type)
-
-    def attempt_recovery(self, error: ErrorRecord, wait_backoff: bool = True, max_wait_s: Optional[float] = None) -> bool:
-        """Carries out the reader's decision for error.error_type: RETRY → True while
-        retries are granted; BACKOFF → sleeps out the board's backoff (capped by max_wait_s)
-        then True; RESET → True; ALERT → logs CRITICAL, False; SHUTDOWN → logs, False.
-        No decision → False."""
-        d = self._w.decision(NameKind.ERROR_TYPE, error.error_type)
-        action = _ACTION_BY_NAME.get(d["last_action"]) if d else None
+    def attempt_recovery(self, error: ErrorRecord) -> bool:
+        """Carries out the registered strategy for error.error_type, with the seed's
+        results: RETRY sleeps backoff_base ** context['retry_count'] and succeeds until
+        max_retries; BACKOFF sleeps params['backoff_seconds'] (30) — never less than the
+        reader's backoff for the type — and succeeds; RESET, ALERT and SHUTDOWN log and
+        succeed; no strategy: False."""
+        error_type = error.error_type
+        strategy = self.recovery_strategies.get(error_type)
+        if strategy is None:
+            self.logger.warning(f"No recovery strategy for error type: {error_type}")
+            return False
+        action, params = strategy["action"], strategy["params"]
+        self.logger.info(f"Attempting recovery for {error_type} using {action.value}")
         error.recovery_attempted = True
-        error.recovery_action = action
-        ok = False
-        if action is RecoveryAction.RETRY:
-            ok = d["retry_permits"] > 0 or self._w.in_backoff(error.error_type)
-            if ok and wait_backoff:
-                self._sleep_backoff(error.error_type, max_wait_s)
-        elif action is RecoveryAction.BACKOFF:
-            if wait_backoff:
-                self._sleep_backoff(error.error_type, max_wait_s)
-            ok = True
-        elif action is RecoveryAction.RESET:
-            logger.info("recovery: RESET for %s (reset epoch %d)", error.error_type, d["reset_epoch"])
-            ok = True
-        elif action is RecoveryAction.ALERT:
-            logger.critical("recovery: ALERT for %s: %s", error.error_type, error.message)
-        elif action is RecoveryAction.SHUTDOWN:
-            logger.critical("recovery: SHUTDOWN requested for %s: %s", error.error_type, error.message)
-        error.recovery_successful = ok
-        return ok
+        try:
+            handler = {RecoveryAction.RETRY: self._handle_retry, RecoveryAction.BACKOFF: self._handle_backoff,
+                       RecoveryAction.RESET: self._handle_reset, RecoveryAction.ALERT: self._handle_alert,
+                       RecoveryAction.SHUTDOWN: self._handle_shutdown}.get(action)
+            if handler is None:
+                self.logger.warning(f"Unknown recovery action: {action}")
+                return False
+            return handler(error, params)
+        except Exception as e:  # the seed's: a failing recovery is logged and reported, not raised
+            self.logger.error(f"Recovery attempt failed: {e}")
+            return False
 
-    def _sleep_backoff(self, error_type: str, max_wait_s: Optional[float]) -> None:
-        wait = self._w.backoff_remaining(error_type)
-        if max_wait_s is not None:
-            wait = min(wait, max_wait_s)
-        if wait > 0:
-            logger.info("recovery: backing off %s for %.1fs (reader's decision)", error_type, wait)
-            time.sleep(wait)
+    def _board_backoff(self, error_type: str) -> float:
+        w = self.writer
+        return w.backoff_remaining(error_type) if w is not None and w.attached else 0.0
 
-    # -- circuit breakers ------------------------------------------------------------------
-    def _wait_ms(self) -> int:
-        # Without a live reader, do not stall the bot: queue the command and return.
-        return int(self.command_wait_s * 1000) if self._w.reader_alive() else 0
+    def _handle_retry(self, error: ErrorRecord, params: Dict[str, Any]) -> bool:
+        max_retries = params.get("max_retries", self.max_retries)
+        retry_count = error.context.get("retry_count", 0)
+        if retry_count >= max_retries:
+            self.logger.warning(f"Max retries ({max_retries}) exceeded for {error.error_type}")
+            return False
+        backoff_time = max(self.backoff_base ** retry_count, self._board_backoff(error.error_type))
+        self.logger.info(f"Retry {retry_count + 1}/{max_retries} after {backoff_time:.1f}s")
+        time.sleep(backoff_time)
+        error.recovery_successful = True
+        return True
 
-    def open_circuit_breaker(self, component: str) -> bool:
-        """Asks the reader to open the breaker. True once applied; False if no reader
-        answered (the command stays queued and is applied when a reader drains it)."""
-        status = self._w.open_circuit_breaker(component, self._wait_ms())
-        if status == Status.OK:
-            logger.warning("circuit breaker opened for %s", component)
-        return status == Status.OK
+    def _handle_backoff(self, error: ErrorRecord, params: Dict[str, Any]) -> bool:
+        backoff_seconds = max(params.get("backoff_seconds", 30), self._board_backoff(error.error_type))
+        self.logger.info(f"Backing off for {backoff_seconds}s")
+        time.sleep(backoff_seconds)
+        error.recovery_successful = True
+        return True
 
-    def close_circuit_breaker(self, component: str) -> bool:
-        status = self._w.close_circuit_breaker(component, self._wait_ms())
-        if status == Status.OK:
-            logger.info("circuit breaker closed for %s", component)
-        return status == Status.OK
+    def _handle_reset(self, error: ErrorRecord, params: Dict[str, Any]) -> bool:
+        self.logger.info(f"Resetting component due to {error.error_type}")
+        error.recovery_successful = True
+        return True
 
-    def is_circuit_breaker_open(self, component: str) -> bool:
-        """One atomic load: OPEN or FORCED_OPEN on the board."""
-        return self._w.breaker_open(component)
+    def _handle_alert(self, error: ErrorRecord, params: Dict[str, Any]) -> bool:
+        self.logger.warning(f"ALERT: {error.error_type} - {error.message}")
+        error.recovery_successful = True
+        return True
 
-    def get_circuit_breaker_state(self, component: str) -> str:
-        return self._w.breaker_state(component)
+    def _handle_shutdown(self, error: ErrorRecord, params: Dict[str, Any]) -> bool:
+        self.logger.critical(f"SHUTDOWN TRIGGERED: {error.error_type} - {error.message}")
+        self.logger.critical("Graceful shutdown should be initiated by the calling code")
+        error.recovery_successful = True
+        return True
 
-    # -- strategies ------------------------------------------------------------------------
-    def register_recovery_strategy(self, error_type: str, severity=ErrorSeverity.MEDIUM,
-                                   action: RecoveryAction = RecoveryAction.RETRY, max_retries: int = 3,
-                                   **params) -> bool:
-        """Registers a strategy with the reader. backoff_seconds= (or backoff_time=) sets
-        BACKOFF's wait; other params are kept here (the reader takes custom params from its
-        config file). True once the reader applied it, False when no reader answered."""
-        backoff = float(params.get("backoff_seconds", params.get("backoff_time", 0.0)) or 0.0)
-        status = self._w.register_recovery_strategy(error_type, _severity_level(severity), action.code,
-                                                    max_retries, backoff, self._wait_ms())
-        self.recovery_strategies[error_type] = {"severity": severity, "action": action, "max_retries": max_retries,
-                                                "params": dict(params), "applied": status == Status.OK}
-        return status == Status.OK
+    def open_circuit_breaker(self, component: str) -> None:
+        """Opens this instance's breaker for a component (until close_circuit_breaker or
+        circuit_breaker_timeout seconds). Host-wide: open_host_circuit_breaker."""
+        with self._lock:
+            self.circuit_breakers[component] = (True, datetime.now())
+        self.logger.warning(f"Circuit breaker OPENED for {component}")
 
-    # -- reports ---------------------------------------------------------------------------
-    def get_error_statistics(self) -> dict:
-        """The reader's error statistics (total_errors, errors_by_type, errors_by_severity,
-        error_rate_per_minute, recent_errors) for every bot on the segment. With no live
-        reader: status UNKNOWN with the reason, and the counts of this process only
-        (source 'local')."""
-        if self._w.reader_alive():
-            self._w.request_report()
-        report = self._w.report()
-        stats = report.get("error_statistics")
-        if stats is not None:
-            stats = dict(stats)
-            stats.setdefault("status", report.get("overall_status", "UNKNOWN"))
-            stats["source"] = "reader"
-            return stats
-        with self._local_lock:
-            by_type = dict(self._local_by_type)
-            by_sev = {s.name: self._local_by_severity.get(_SEVERITY_LEVEL[s], 0) for s in ErrorSeverity}
-        total = sum(by_type.values())
-        minutes = max((time.monotonic() - self._local_started) / 60.0, 1e-9)
-        return {"status": "UNKNOWN", "reason": report.get("reason", "no reader"), "source": "local",
-                "total_errors": total, "errors_by_type": by_type, "errors_by_severity": by_sev,
-                "error_rate_per_minute": total / minutes, "recent_errors": []}
+    def close_circuit_breaker(self, component: str) -> None:
+        """Closes this instance's breaker for a component."""
+        with self._lock:
+            closed = self.circuit_breakers.pop(component, None) is not None
+        if closed:
+            self.logger.info(f"Circuit breaker CLOSED for {component}")
 
-    def run_full_health_check(self) -> dict:
+    def _local_breaker_open(self, component: str) -> bool:
+        # Called by the native is_circuit_breaker_open for a breaker this instance opened.
+        with self._lock:
+            entry = self.circuit_breakers.get(component)
+            if entry is None:
+                return False
+            is_open, open_time = entry
+            if not is_open:
+                return False
+            time_open = (datetime.now() - open_time).total_seconds()
+            if time_open <= self.circuit_breaker_timeout:
+                return True
+            del self.circuit_breakers[component]
+        self.logger.info(f"Circuit breaker auto-closed for {component} after {time_open:.0f}s")
+        return False
+
+    def get_error_statistics(self) -> Dict[str, Any]:
+        """This instance's statistics: total_errors, error_rate_per_minute (over the
+        history's span, at least a minute), errors_by_type, errors_by_severity (by name),
+        circuit_breakers_open. Host-wide: host_error_statistics()."""
+        with self._lock:
+            history = list(self.error_history)
+            breakers_open = len(self.circuit_breakers)
+        type_counts: Dict[str, int] = {}
+        severity_counts = {s: 0 for s in ErrorSeverity}
+        for error in history:
+            type_counts[error.error_type] = type_counts.get(error.error_type, 0) + 1
+            severity_counts[error.severity] += 1
+        if history:
+            span_minutes = (history[-1].wall_time - history[0].wall_time) / 60
+            error_rate = len(history) / max(span_minutes, 1)
+        else:
+            error_rate = 0.0
+        return {"total_errors": len(history), "error_rate_per_minute": error_rate, "errors_by_type": type_counts,
+                "errors_by_severity": {s.name: n for s, n in severity_counts.items()},
+                "circuit_breakers_open": breakers_open}
+
+    def get_error_report(self) -> str:
+        """The seed's 'ERROR RECOVERY REPORT' text of get_error_statistics()."""
+        stats = self.get_error_statistics()
+        lines = ["=" * 60, "ERROR RECOVERY REPORT", "=" * 60, f"Total Errors: {stats['total_errors']}",
+                 f"Error Rate: {stats['error_rate_per_minute']:.2f} per minute",
+                 f"Circuit Breakers Open: {stats['circuit_breakers_open']}", "", "Errors by Type:", "-" * 60]
+        for error_type, count in sorted(stats["errors_by_type"].items(), key=lambda x: x[1], reverse=True):
+            lines.append(f"  {error_type}: {count}")
+        lines.extend(["", "Errors by Severity:", "-" * 60])
+        for severity, count in stats["errors_by_severity"].items():
+            if count > 0:
+                lines.append(f"  {severity}: {count}")
+        lines.append("=" * 60)
+        return "\n".join(lines)
+
+    def clear_old_errors(self, age_hours: int = 24) -> None:
+        """Drops errors older than age_hours from error_history."""
+        cutoff = (datetime.now() - timedelta(hours=age_hours)).timestamp()
+        history = self.error_history
+        with self._lock:
+            # One remove() per old record: each is atomic, so records other threads append
+            # meanwhile (record_error takes no Python lock) are never lost.
+            for error in [e for e in list(history) if e.wall_time <= cutoff]:
+                history.remove(error)
+        self.logger.info(f"Cleared errors older than {age_hours} hours")
+
+    # -- telering's host-wide views and commands (names of their own) ------------------------
+    def host_error_statistics(self) -> Dict[str, Any]:
+        """The reader's error statistics for every bot on the segment (total_errors,
+        errors_by_type, errors_by_severity, error_rate_per_minute, recent_errors with the
+        recorded text, '…' where it was cut); {'status': 'UNKNOWN', 'reason': ...} without
+        a live reader."""
         from .bot_health_check import get_health_check
-        return get_health_check().run_full_health_check()
+        report = get_health_check().host_report()
+        stats = report.get("error_statistics")
+        if stats is None:
+            return {"status": report.get("overall_status", "UNKNOWN"), "reason": report.get("reason", "no report")}
+        return dict(stats)
+
+    def open_host_circuit_breaker(self, component: str) -> bool:
+        """Asks the reader to open the host-wide breaker (every bot's calls stop); True once
+        applied, False when no reader answered in 2 s (the command stays queued)."""
+        w = self.writer or _writer()
+        return w.open_circuit_breaker(component, wait_ms=2000 if w.reader_alive() else 0) == _native.OK
+
+    def close_host_circuit_breaker(self, component: str) -> bool:
+        """Asks the reader to close the host-wide breaker; as open_host_circuit_breaker."""
+        w = self.writer or _writer()
+        return w.close_circuit_breaker(component, wait_ms=2000 if w.reader_alive() else 0) == _native.OK
+
+    def host_breaker_state(self, component: str) -> str:
+        """The reader's breaker state for the component: CLOSED, OPEN, HALF_OPEN, FORCED_OPEN, DISABLED."""
+        return (self.writer or _writer()).breaker_state(component)
+
+    def get_recovery_decision(self, error_type: str) -> Optional[Dict[str, Any]]:
+        """The reader's latest decision for an error type (its board entry), or None."""
+        return (self.writer or _writer()).decision(_native.NAME_ERROR_TYPE, error_type)
+
+
+def _writer() -> Writer:
+    from ._session import writer
+    return writer()
 
 
 _instance: Optional[ErrorRecoveryManager] = None
@@ -280,7 +312,8 @@ _instance_lock = threading.Lock()
 
 
 def get_error_manager() -> ErrorRecoveryManager:
-    """The process's ErrorRecoveryManager (singleton), bound to the process-wide writer."""
+    """The process's ErrorRecoveryManager (created on first call); it records into the
+    process-wide writer (telering.attach, or the defaults on first record)."""
     global _instance
     if _instance is None:
         with _instance_lock:
@@ -290,60 +323,77 @@ def get_error_manager() -> ErrorRecoveryManager:
 
 
 class RetryWithBackoff:
-    """The seed's decorator: calls the function, and on an exception records it (an error
-    of error_type, default the function's name, and a failed outcome for `component`),
-    sleeps backoff_base ** attempt seconds — never less than the reader's backoff for the
-    error type, so one bot's errors make every bot back off — and calls again, up to
-    max_retries times; then re-raises. While the component's breaker is open the function
-    is not called: CircuitBreakerOpenError is raised."""
+    """The seed's decorator: calls the function up to max_retries times in all, waiting
+    backoff_base ** attempt seconds between tries; when the last try fails it records one
+    '<function>_error' of severity HIGH with {'function', 'attempt'} in error_manager (if
+    given) and re-raises. telering's extras, all optional: component= (no call while its
+    breaker is open: CircuitBreakerOpenError; outcomes recorded for the reader),
+    honour_board= (wait at least the reader's backoff for that error type), max_delay=,
+    sleep=."""
 
     def __init__(self, max_retries: int = 3, backoff_base: float = 2.0,
-                 error_manager: Optional[ErrorRecoveryManager] = None, *, error_type: Optional[str] = None,
-                 component: Optional[str] = None, severity=ErrorSeverity.MEDIUM,
-                 exceptions: Tuple[Type[BaseException], ...] = (Exception,), honour_board: bool = True,
-                 max_delay: Optional[float] = None, sleep: Callable[[float], None] = time.sleep):
+                 error_manager: Optional[ErrorRecoveryManager] = None, *, component: Optional[str] = None,
+                 honour_board: bool = True, max_delay: Optional[float] = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.error_manager = error_manager
-        self.error_type = error_type
         self.component = component
-        self.severity = severity
-        self.exceptions = exceptions
         self.honour_board = honour_board
         self.max_delay = max_delay
         self.sleep = sleep
+        self.logger = error_manager.logger if error_manager is not None else _default_logger
 
     def __call__(self, func: Callable) -> Callable:
-        error_type = self.error_type or func.__name__
+        """Wraps func."""
+        error_type = f"{func.__name__}_error"
 
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            em = self.error_manager or get_error_manager()
-            w = em.writer
-            for attempt in range(self.max_retries + 1):
-                if self.honour_board and self.component and w.breaker_open(self.component):
+            em = self.error_manager
+            for attempt in range(self.max_retries):
+                if self.component is not None and (em or get_error_manager()).is_circuit_breaker_open(self.component):
                     raise CircuitBreakerOpenError(self.component)
                 started = time.monotonic()
                 try:
                     result = func(*args, **kwargs)
-                except self.exceptions as e:
-                    if self.component:
-                        w.call_outcome(self.component, False, time.monotonic() - started)
-                    em.record_error(error_type, str(e), self.severity,
-                                    {"exception_type": type(e).__name__}, component=self.component)
-                    if attempt >= self.max_retries:
+                except Exception as e:
+                    self._outcome(False, started)
+                    if attempt == self.max_retries - 1:
+                        if em is not None:
+                            em.record_error(error_type, str(e), ErrorSeverity.HIGH,
+                                            {"function": func.__name__, "attempt": attempt + 1})
                         raise
-                    delay = self.backoff_base ** attempt
+                    backoff_time = self.backoff_base ** attempt
                     if self.honour_board:
-                        delay = max(delay, w.backoff_remaining(error_type))
+                        backoff_time = max(backoff_time, _board_backoff(em, error_type))
                     if self.max_delay is not None:
-                        delay = min(delay, self.max_delay)
-                    logger.debug("retry %d/%d of %s in %.2fs: %s", attempt + 1, self.max_retries, func.__name__, delay, e)
-                    self.sleep(delay)
+                        backoff_time = min(backoff_time, self.max_delay)
+                    self.logger.warning(f"{func.__name__} failed (attempt {attempt + 1}/{self.max_retries}): {e}. "
+                                        f"Retrying in {backoff_time:.1f}s...")
+                    self.sleep(backoff_time)
                 else:
-                    if self.component:
-                        w.call_outcome(self.component, True, time.monotonic() - started)
+                    self._outcome(True, started)
                     return result
-            raise AssertionError("unreachable")
+            return None
 
         return wrapper
+
+    def _outcome(self, success: bool, started: float) -> None:
+        if self.component is None:
+            return
+        w = (self.error_manager.writer if self.error_manager is not None else None) or _writer()
+        w.call_outcome(self.component, success, time.monotonic() - started)
+
+
+def _board_backoff(em: Optional[ErrorRecoveryManager], error_type: str) -> float:
+    w = em.writer if em is not None else _native._get_current()
+    return w.backoff_remaining(error_type) if w is not None and w.attached else 0.0
+
+
+class CircuitBreakerOpenError(RuntimeError):
+    """Raised by RetryWithBackoff(component=...) while that component's breaker is open."""
+
+    def __init__(self, component: str) -> None:
+        super().__init__(f"circuit breaker '{component}' is open")
+        self.component = component

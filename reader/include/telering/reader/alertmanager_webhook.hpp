@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -113,6 +114,10 @@ class AlertmanagerWebhook {
   void reconfigure(AlertmanagerConfig config);
   [[nodiscard]] bool enabled() const;
   [[nodiscard]] std::size_t rule_count() const;
+
+  // HTTP thread, from the request's headers alone, before its body is read: 404 without
+  // rules, 401 without the right token (counted like handle()'s); nullopt: read the body.
+  [[nodiscard]] std::optional<Reply> authorize(std::string_view authorization);
 
   // HTTP threads: one POST /alertmanager. `authorization` is the header's value ("" when
   // absent). 404 without rules, 401 bad secret, 413 too large, 400 malformed, 503 queue

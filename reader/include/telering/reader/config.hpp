@@ -85,6 +85,9 @@ struct ReaderConfig {
   std::chrono::milliseconds report_interval{std::chrono::minutes(15)};  // human summary log
   std::chrono::milliseconds publish_interval{1000};  // report page and health evaluation
   std::chrono::milliseconds lane_reclaim_interval{250};
+  // A bot with no record for this long is forgotten (its windows, health and series), so
+  // bots that come and go do not grow the report and the metrics without bound. 0 = never.
+  std::chrono::milliseconds prune_bots_after{std::chrono::hours(1)};
   std::chrono::milliseconds shared_lane_stuck_timeout{1000};
   std::uint64_t max_records_per_poll = 4096;
   IdleStrategyConfig idle;
@@ -113,6 +116,21 @@ struct ReaderConfig {
   AlertmanagerConfig alertmanager;                     // [alertmanager] + [[alertmanager.rules]]
 
   [[nodiscard]] const BreakerConfig& breaker_for(std::string_view component) const;
+};
+
+// Settings given on the command line. They win over the config file at start and at every
+// reload (SIGHUP): a reload re-reads the file, then applies these again.
+struct ConfigOverrides {
+  std::optional<std::chrono::milliseconds> report_interval;  // --report-interval
+  std::optional<std::string> record_to;                      // --record-to
+  std::optional<std::string> state_file;                     // --state-file
+  std::optional<std::string> http_address;                   // --http
+  void apply(ReaderConfig& config) const {
+    if (report_interval) config.report_interval = *report_interval;
+    if (record_to) config.record_to = *record_to;
+    if (state_file) config.state_file = *state_file;
+    if (http_address) config.http_address = *http_address;
+  }
 };
 
 // Parses TOML text; `source` names it in error messages. Throws ConfigError.

@@ -34,6 +34,7 @@
 #include "telering/reader/error_log.hpp"
 #include "telering/reader/fleet_limits.hpp"
 #include "telering/reader/health.hpp"
+#include "telering/reader/log_limiter.hpp"
 #include "telering/reader/performance_monitor.hpp"
 #include "telering/reader/recovery.hpp"
 #include "telering/report_page.hpp"
@@ -85,6 +86,8 @@ struct EngineStats {
   std::uint64_t probe_permits_unavailable = 0;  // HALF_OPEN without permits (pool full, or too many probes)
   std::uint64_t alerts = 0;
   std::uint64_t reports_published = 0;
+  std::uint64_t reports_truncated = 0;  // published degraded: the whole report did not fit the page
+  std::uint64_t bots_pruned = 0;        // forgotten after prune_bots_after without a record
 };
 
 // A board action from outside the segment (the Alertmanager webhook): open a component's
@@ -143,18 +146,27 @@ class Engine {
   // snapshot's monotonic times with `shift`, then republishes every restored decision on
   // the board (breaker states and open-until, active backoffs, reset epochs, shutdown) and
   // the report. Names are interned, so a fresh segment gets them before any writer does.
-  // Throws (SnapshotError, nlohmann::json::exception) on a malformed state; the engine is
-  // then half-restored and must be discarded.
+  // What is valid is restored section by section and entry by entry: a part that cannot be
+  // read is logged and left fresh, the rest is restored. Throws SnapshotError only when the
+  // state is not a JSON object at all (the engine is then untouched).
   void restore_state(const nlohmann::json& state, const TimeShift& shift, std::uint64_t now_ns);
 
   [[nodiscard]] HealthReport health_report(std::uint64_t now_ns) const;  // overall: worst of host and bots
   [[nodiscard]] std::optional<HealthReport> bot_health_report(NameId bot, std::uint64_t now_ns) const;
   [[nodiscard]] ErrorStatistics error_statistics(std::uint64_t now_ns) const;
   [[nodiscard]] std::string health_summary(std::uint64_t now_ns) const;  // the seed's text
-  [[nodiscard]] std::string report_json(std::uint64_t now_ns) const;     // what the report page holds
+  // What the report page holds. A report longer than max_bytes is degraded to fit: the
+  // long lists (bots, breakers, errors by type, recent errors) keep their most telling
+  // entries (worst bots, breakers not CLOSED, most frequent types, newest errors) and a
+  // "truncated" object says how many of each were left out.
+  [[nodiscard]] std::string report_json(std::uint64_t now_ns, std::size_t max_bytes = std::string::npos,
+                                        bool* truncated = nullptr) const;
+
+  // At most this many holders (Alertmanager fingerprints) hold one external target.
+  static constexpr std::size_t kMaxExternalHolders = 1024;
 
   // Applies an external action now. False when the target cannot be named (empty, too long,
-  // name table full). Opening forces the breaker open (FORCED_OPEN: no timeout, no probes)
+  // name table full) or already has kMaxExternalHolders other holders. Opening forces the breaker open (FORCED_OPEN: no timeout, no probes)
   // until released; releasing closes it only if it is still forced open.
   bool apply_external(const ExternalAction& action, std::uint64_t now_ns);
 
@@ -252,6 +264,8 @@ class Engine {
   void raise_alert(std::string key, std::string text, Severity severity, std::uint64_t now_ns);
   HealthStatus grade(const Bot& b, std::uint64_t now_ns) const;
   void check_stalls(std::uint64_t now_ns);
+  // Forgets bots silent for longer than config_.prune_bots_after.
+  void prune_bots(std::uint64_t now_ns);
   struct ExternalHold {
     std::map<std::string, std::uint64_t, std::less<>> holders;  // holder -> deadline (0 = none)
     bool forced = false;  // the holds moved the breaker to FORCED_OPEN (theirs to close)
@@ -297,9 +311,11 @@ class Engine {
   std::map<std::pair<bool, NameId>, ExternalHold> external_;
   std::unique_ptr<FleetLimits> fleet_;   // shared rate buckets and the retry budget
   std::uint64_t next_stall_check_ns_ = 0;
+  std::uint64_t next_prune_ns_ = 0;
   std::deque<Alert> alerts_;             // bounded (kMaxPendingAlerts): oldest dropped
   std::deque<DecisionEvent> decisions_;  // bounded (kMaxPendingDecisions): oldest dropped
   EngineStats stats_;
+  LogLimiter log_limiter_;  // lines a writer can cause (rejected commands, ...), per kind
   HealthStatus published_status_ = HealthStatus::Unknown;
   std::uint64_t next_publish_ns_ = 0;
   bool report_requested_ = true;

@@ -9,30 +9,35 @@
 //    registry once per publish interval and returns an immutable snapshot of it
 //    (std::vector<prometheus::MetricFamily>, prometheus-cpp's data model).
 //
-//  - MetricsExporter (its own HTTP threads, cpp-httplib). Serves, on one address:
+//  - MetricsExporter (its own HTTP thread, http_server.hpp). Serves, on one address:
 //      GET /metrics   the latest snapshot in the Prometheus text format (prometheus-cpp's
 //                     TextSerializer), plus two figures read live at scrape time
 //                     (reader heartbeat age, snapshot age), so a stalled loop is visible
 //                     even though it stopped publishing snapshots;
 //      GET /health    the JSON health report the Engine published on the segment's report
 //                     page (Engine::report_json), read through the page's seqlock; 503
-//                     until a report exists; never contains config (webhook URLs);
+//                     until a report exists, and when the loop stopped beating (2 s) or the
+//                     report is older than MetricsSnapshot::report_max_age_ns; never
+//                     contains config (webhook URLs);
 //      GET /-/ready   200 once the segment is attached (set_segment), 503 before;
 //      POST /alertmanager  Alertmanager's webhook, handed to the AlertmanagerWebhook given
 //                     at construction (alertmanager_webhook.hpp), which only queues actions
-//                     for the loop; 404 without one or while it has no rules.
+//                     for the loop; 404 without one or while it has no rules; its token is
+//                     checked from the headers, before the body is read.
 //    prometheus-cpp's own Exposer (civetweb) serves registries only, with no way to add
-//    /health, so the exposition is served by cpp-httplib and rendered with TextSerializer.
+//    /health, so the exposition is served by HttpServer (every client bounded in time,
+//    size and number) and rendered with TextSerializer, once per snapshot.
 //
-// Why a scrape never stalls the drain loop: the loop and the HTTP threads share exactly one
+// Why a scrape never stalls the drain loop: the loop and the HTTP thread share exactly one
 // thing, a std::shared_ptr<const MetricsSnapshot> guarded by a mutex that either side holds
 // only to copy or swap that pointer. Serialising, /health's report-page read and socket I/O
 // all happen outside it, on data the loop no longer writes. The Registry's own mutexes are
 // taken only by the loop thread, so they are never contended.
 //
-// Cardinality: label values come from the segment's name table, which is bounded
-// (name_capacity); in addition each per-record family is capped at kMaxSeriesPerFamily
-// series, past which new label sets are counted under the value "other".
+// Cardinality: label values come from the segment's name table, which writers fill; every
+// family, per-record or built in collect(), is capped at kMaxSeriesPerFamily series
+// (series_cap.hpp), and what the caps refuse is counted in
+// telering_metrics_dropped_series_total{family}.
 #pragma once
 
 #include <atomic>
@@ -53,16 +58,14 @@
 #include "telering/drain.hpp"
 #include "telering/record.hpp"
 #include "telering/segment.hpp"
+#include "telering/reader/http_server.hpp"
+#include "telering/reader/series_cap.hpp"
 
 namespace prometheus {
 class Counter;
 class Gauge;
 class Histogram;
 }  // namespace prometheus
-
-namespace httplib {
-class Server;
-}
 
 namespace telering::reader {
 
@@ -97,6 +100,9 @@ inline const std::vector<double> kApiLatencyBuckets{0.005, 0.01, 0.025, 0.05, 0.
 struct MetricsSnapshot {
   std::vector<prometheus::MetricFamily> families;
   std::uint64_t taken_mono_ns = 0;
+  // /health answers 503 for a report page older than this (the engine's publish interval,
+  // with slack): a report the loop stopped refreshing is never served as fresh.
+  std::uint64_t report_max_age_ns = 0;
 };
 
 // What the loop knows about itself, passed to collect().
@@ -109,7 +115,7 @@ struct LoopFigures {
 
 class MetricsCollector {
  public:
-  static constexpr std::size_t kMaxSeriesPerFamily = 2000;
+  static constexpr std::size_t kMaxSeriesPerFamily = reader::kMaxSeriesPerFamily;  // series_cap.hpp
 
   explicit MetricsCollector(const Segment& segment);
   ~MetricsCollector();
@@ -127,21 +133,11 @@ class MetricsCollector {
 
  private:
   struct Families;
-  prometheus::Counter& series_counter(prometheus::Family<prometheus::Counter>& family, std::uint64_t key,
-                                      std::unordered_map<std::uint64_t, prometheus::Counter*>& cache,
-                                      const prometheus::Labels& labels);
-  prometheus::Histogram& series_histogram(prometheus::Family<prometheus::Histogram>& family, std::uint64_t key,
-                                          std::unordered_map<std::uint64_t, prometheus::Histogram*>& cache,
-                                          const prometheus::Labels& labels, const std::vector<double>& buckets);
-  static void set_total(prometheus::Counter& c, double total);
 
   const Segment* segment_;
   std::shared_ptr<prometheus::Registry> registry_;  // drain-loop thread only
-  std::unique_ptr<Families> f_;
-  std::unordered_map<std::uint64_t, prometheus::Histogram*> scan_by_bot_;
-  std::unordered_map<std::uint64_t, prometheus::Histogram*> api_by_bot_endpoint_;
-  std::unordered_map<std::uint64_t, prometheus::Counter*> errors_by_key_;
-  std::unordered_map<std::uint64_t, prometheus::Counter*> warnings_by_key_;
+  std::unique_ptr<Families> f_;                     // every family behind a SeriesCap (series_cap.hpp)
+  double start_wall_s_ = 0;
   std::vector<std::uint64_t> lane_drops_seen_;  // raw lane counters at the last collect (reset-aware)
   std::vector<double> lane_drops_total_;
 };
@@ -172,11 +168,16 @@ class MetricsExporter {
 
  private:
   [[nodiscard]] std::shared_ptr<const MetricsSnapshot> current() const;
-  [[nodiscard]] std::string render_metrics() const;
+  // The page as parts: the snapshot's text (cached, shared) and the live gauges.
+  [[nodiscard]] std::vector<std::shared_ptr<const std::string>> render_metrics() const;
+  [[nodiscard]] HttpResponse health() const;
 
-  std::unique_ptr<httplib::Server> server_;
+  HttpRouter router_;
+  std::unique_ptr<HttpServer> server_;  // after router_: stopped (destroyed) before it
   AlertmanagerWebhook* alertmanager_ = nullptr;  // set before the server starts, never after
-  std::thread thread_;
+  // The serialised families of rendered_for_; only the HTTP thread touches them.
+  mutable std::shared_ptr<const MetricsSnapshot> rendered_for_;
+  mutable std::shared_ptr<const std::string> rendered_;
   std::string host_;
   int port_ = 0;
   // Held by the loop only for the pointer swap in publish(); by a scrape only to copy it.

@@ -52,6 +52,7 @@ struct ReaderOptions {
   MetricsExporter* metrics = nullptr;
   AlertSender* alerts = nullptr;
   AlertmanagerWebhook* alertmanager = nullptr;
+  ConfigOverrides overrides;  // command-line settings, applied again over every reloaded config
 };
 
 class ReaderLoop {

@@ -80,8 +80,13 @@ struct TimeShift {
   [[nodiscard]] std::uint64_t second(std::uint64_t s) const noexcept;
 };
 
-// The file text of a snapshot of `state`.
-[[nodiscard]] std::string encode_snapshot(const nlohmann::json& state, std::string_view segment, const SnapshotClock& at);
+// The file text of a snapshot of `state`. Every number in it is finite: NaN is written as 0
+// and an infinity as the largest finite double of its sign (JSON has neither).
+[[nodiscard]] std::string encode_snapshot(nlohmann::json state, std::string_view segment, const SnapshotClock& at);
+
+// A state file larger than this is refused unread (a full state is ~400 KB; reading a
+// planted 500 MB file took 1.5 GB).
+inline constexpr std::size_t kMaxSnapshotFileBytes = 32U << 20;
 
 struct DecodedSnapshot {
   nlohmann::json state;
@@ -105,8 +110,9 @@ struct LoadedSnapshot {
   std::string refused;                      // why it was refused ("" when usable or missing)
   std::string moved_to;                     // where the refused file went
 };
-// Reads and decodes PATH. A file that exists but cannot be used is logged in one line naming
-// the file and the reason, and set aside.
+// Reads and decodes PATH. A file that exists but cannot be used (corrupt, foreign, larger
+// than kMaxSnapshotFileBytes) is logged in one line naming the file and the reason, and set
+// aside; a directory is refused with a message of its own and left where it is.
 [[nodiscard]] LoadedSnapshot load_snapshot_file(const std::string& path, std::string_view segment, std::int64_t wall_ns);
 
 // Writes snapshots on a helper thread so the drain loop never waits for write/fsync/rename.

@@ -14,6 +14,9 @@ Timeline (seconds, scaled by --duration / 60):
 
   TELERING_SEGMENT=rad-bot python3 demo_bot.py          # beside `telering-reader --segment rad-bot`
   python3 demo_bot.py --with-reader --duration 12       # starts its own reader on a fresh segment
+
+telering is imported from the installed package (pip install writer/python) or from the
+build tree (PYTHONPATH=build/python).
 """
 
 import argparse
@@ -25,10 +28,8 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # run from a checkout
-
-import telering  # noqa: E402
-from telering import (CircuitBreakerOpenError, ErrorSeverity, RetryWithBackoff,  # noqa: E402
+import telering
+from telering import (CircuitBreakerOpenError, ErrorSeverity, RetryWithBackoff,
                       get_error_manager, get_health_check)
 
 
@@ -88,9 +89,8 @@ def run(args, check: bool) -> int:
             time.sleep(0.01)
     say(f"attached to '{args.segment}' as '{args.bot}'; reader {'alive' if w.reader_alive() else 'not running'}")
 
-    retry = RetryWithBackoff(max_retries=2, backoff_base=2.0, error_manager=error_manager,
-                             error_type="api_connection", component="market_scanner",
-                             severity=ErrorSeverity.HIGH, max_delay=0.05)
+    retry = RetryWithBackoff(max_retries=3, backoff_base=2.0, error_manager=error_manager,
+                             component="market_scanner", max_delay=0.05)
     seen = {"backoff": False, "breaker": "CLOSED", "health": None}
     scans = skipped_backoff = skipped_breaker = tick = 0
 
@@ -110,7 +110,7 @@ def run(args, check: bool) -> int:
         else:
             monitor.record_api_call(rng.uniform(0.2, 0.9), "orderbook" if tick % 3 else "ticker")
 
-        state = error_manager.get_circuit_breaker_state("market_scanner")
+        state = error_manager.host_breaker_state("market_scanner")
         if state != seen["breaker"]:
             say(f"market_scanner breaker {seen['breaker']} -> {state}")
             seen["breaker"] = state
@@ -128,7 +128,7 @@ def run(args, check: bool) -> int:
             except CircuitBreakerOpenError:
                 skipped_breaker += 1
             except ConnectionError:
-                pass  # retries exhausted: already recorded as errors and failed outcomes
+                monitor.record_error()  # retries exhausted: recorded as scan_error and failed outcomes
 
         monitor.update_memory_usage()
         if tick % 20 == 0:
@@ -142,13 +142,14 @@ def run(args, check: bool) -> int:
             break
         time.sleep(0.1)
 
-    print(health_check.get_health_summary(), end="")
-    stats = error_manager.get_error_statistics()
-    say(f"done: {scans} scans, {stats['total_errors']} errors seen by the reader "
-        f"({stats.get('source')}), {w.stats()['dropped']} dropped records")
+    print(health_check.get_health_summary())
+    mine = error_manager.get_error_statistics()
+    host = error_manager.host_error_statistics()
+    say(f"done: {scans} scans, {mine['total_errors']} errors recorded here, {host.get('total_errors', 0)} seen by "
+        f"the reader for the host, {w.stats()['dropped']} dropped records")
     if check:
-        report = health_check.run_full_health_check()
-        ok = seen.get("ever_backed_off") and report.get("overall_status") != "UNKNOWN" and stats["total_errors"] > 0
+        report = health_check.host_report()
+        ok = seen.get("ever_backed_off") and report.get("overall_status") != "UNKNOWN" and host.get("total_errors", 0) > 0
         if not ok:
             print("demo_bot.py: expected a BACKOFF decision and a report from the reader", file=sys.stderr)
             return 1
