@@ -78,6 +78,10 @@ long name_id(WriterObject* w, NameKind kind, PyObject* name, bool intern);
 // *clipped says whether it was cut. Empty view with an exception set on failure.
 bool utf8_of(PyObject* text, std::string_view& out);
 std::string_view clip_utf8(std::string_view text, std::size_t max_bytes, bool* clipped) noexcept;
+// Records `text` as the record's context, clipped on a character boundary to the record's
+// context capacity, with kFlagContextTruncated set when it was cut.
+RecordResult record_with_text(Writer& w, RecordKind kind, NameId name, Severity severity, NameId aux,
+                              std::string_view text) noexcept;
 
 // Wall clock (CLOCK_REALTIME) in seconds, as time.time() gives it.
 double wall_now() noexcept;

@@ -421,11 +421,8 @@ PyObject* manager_record_error(Self* self, PyObject* const* args, Py_ssize_t nar
     char buf[kContextCapacity + 8];
     std::size_t len = 0;
     if (!error_text(message, context, buf, sizeof buf, len)) return nullptr;
-    bool clipped = false;
-    const std::string_view text = clip_utf8(std::string_view(buf, len), kContextCapacity, &clipped);
-    status = static_cast<int>(w->native->record(RecordKind::Error, static_cast<NameId>(id), 0.0,
-                                                static_cast<Severity>(level), kNoName,
-                                                clipped ? kFlagContextTruncated : 0, text));
+    status = static_cast<int>(record_with_text(*w->native, RecordKind::Error, static_cast<NameId>(id),
+                                               static_cast<Severity>(level), kNoName, std::string_view(buf, len)));
   } else {
     log_table_full(w, type);
   }

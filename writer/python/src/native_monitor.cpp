@@ -167,11 +167,7 @@ PyObject* record_error(Self* self, PyObject* const* args, Py_ssize_t nargs, PyOb
     std::string_view text;
     if (a[1] != nullptr && a[1] != Py_None && (!PyUnicode_Check(a[1]) || !utf8_of(a[1], text)))
       return PyErr_Format(PyExc_TypeError, "message must be a str");
-    bool clipped = false;
-    text = clip_utf8(text, kContextCapacity, &clipped);
-    if (id != 0)
-      (void)w->native->record(RecordKind::Error, static_cast<NameId>(id), 0.0, Severity::Medium, kNoName,
-                              clipped ? kFlagContextTruncated : 0, text);
+    if (id != 0) (void)record_with_text(*w->native, RecordKind::Error, static_cast<NameId>(id), Severity::Medium, kNoName, text);
   }
   t_error_recorded_at = 0.0;  // one bare call absorbs one manager error
   ++self->error_count;
@@ -193,11 +189,7 @@ PyObject* record_warning(Self* self, PyObject* const* args, Py_ssize_t nargs, Py
   std::string_view text;
   if (a[1] != nullptr && a[1] != Py_None && (!PyUnicode_Check(a[1]) || !utf8_of(a[1], text)))
     return PyErr_Format(PyExc_TypeError, "message must be a str");
-  bool clipped = false;
-  text = clip_utf8(text, kContextCapacity, &clipped);
-  if (id != 0)
-    (void)w->native->record(RecordKind::Warning, static_cast<NameId>(id), 0.0, Severity::None, kNoName,
-                            clipped ? kFlagContextTruncated : 0, text);
+  if (id != 0) (void)record_with_text(*w->native, RecordKind::Warning, static_cast<NameId>(id), Severity::None, kNoName, text);
   ++self->warning_count;
   Py_RETURN_NONE;
 }

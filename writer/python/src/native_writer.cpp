@@ -14,6 +14,14 @@
 #include "telering/telering_writer.h"
 
 namespace telering::python {
+
+RecordResult record_with_text(Writer& w, RecordKind kind, NameId name, Severity severity, NameId aux,
+                              std::string_view text) noexcept {
+  bool clipped = false;
+  text = clip_utf8(text, kContextCapacity, &clipped);
+  return w.record(kind, name, 0.0, severity, aux, clipped ? kFlagContextTruncated : 0, text);
+}
+
 namespace {
 
 using Self = WriterObject;
@@ -222,14 +230,6 @@ bool severity_of(PyObject* v, Severity& s) {
   }
   s = static_cast<Severity>(level);
   return true;
-}
-
-// Records `text` as the record's context, clipped on a character boundary with the flag set.
-RecordResult record_with_text(Writer& w, RecordKind kind, NameId name, Severity severity, NameId aux,
-                              std::string_view text) {
-  bool clipped = false;
-  text = clip_utf8(text, kContextCapacity, &clipped);
-  return w.record(kind, name, 0.0, severity, aux, clipped ? kFlagContextTruncated : 0, text);
 }
 
 PyObject* writer_error(Self* self, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames) {
