@@ -43,7 +43,7 @@
 #include "telering/name_table.hpp"
 #include "telering/drain.hpp"
 #include "engine/engine.hpp"
-#include "exporters/metrics_exporter.hpp"
+#include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
 #include "telering/segment.hpp"
 #include "telering/writer.hpp"

@@ -20,7 +20,7 @@
 #include "support/test_writer.hpp"
 #include "telering/clock.hpp"
 #include "ingress/alertmanager_webhook.hpp"
-#include "exporters/metrics_exporter.hpp"
+#include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
 
 namespace telering::reader {

@@ -21,7 +21,7 @@
 #include "support/unique_segment.hpp"
 #include "telering/clock.hpp"
 #include "engine/engine.hpp"
-#include "exporters/metrics_exporter.hpp"
+#include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
 #include "common/safe_text.hpp"
 #include "telering/report_page.hpp"

@@ -2,8 +2,14 @@
 //
 // The Engine turns drained records into the seed's aggregates (a PerformanceMonitor per bot
 // and one for the whole host, the error log), evaluates health, runs the recovery engine and
-// the circuit breakers, applies bot commands, and publishes every decision on the decision
-// board and the latest report on the report page of the segment.
+// the circuit breakers (BreakerRegistry: scopes, quorum, probe permits), applies bot commands
+// and external holds, and publishes every decision on the decision board and the latest
+// report on the report page of the segment.
+//
+// Its sources, one per decision: engine.cpp (the record path, tick, reload),
+// engine_commands.cpp (bot commands, external holds), engine_health.cpp (grading, stalls,
+// pruning, the report), engine_state.cpp (the state file's part), engine_takeover.cpp
+// (reconciling a previous reader's board).
 //
 // Determinism: every method takes the monotonic time `now_ns` from its caller and reads no
 // clock, so tests drive time (breaker timeouts, windows) without sleeping, and a replay of
@@ -19,30 +25,29 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "aggregate/error_log.hpp"
+#include "aggregate/performance_monitor.hpp"
+#include "common/log_limiter.hpp"
+#include "config/config.hpp"
+#include "engine/breaker_registry.hpp"
+#include "evaluate/breaker.hpp"
+#include "evaluate/fleet_limits_reader.hpp"
+#include "evaluate/health.hpp"
+#include "evaluate/recovery.hpp"
 #include "telering/decision_board.hpp"
 #include "telering/drain.hpp"
 #include "telering/name_table.hpp"
-#include "telering/probe_permits.hpp"
-#include "evaluate/breaker.hpp"
-#include "config/config.hpp"
-#include "aggregate/error_log.hpp"
-#include "evaluate/fleet_limits_reader.hpp"
-#include "evaluate/health.hpp"
-#include "common/log_limiter.hpp"
-#include "aggregate/performance_monitor.hpp"
-#include "evaluate/recovery.hpp"
 #include "telering/report_page.hpp"
 #include "telering/segment.hpp"
 
 namespace telering::reader {
 
-struct TimeShift;  // snapshot.hpp
+struct TimeShift;  // state/snapshot.hpp
 
 // Board `rule` codes for recovery decisions (breaker transitions use BreakerRule values,
 // which stay below kRuleRecoveryBase).
@@ -71,7 +76,8 @@ struct DecisionEvent {
   std::string rule;     // "failure_rate", "recovery:backoff", "command:open_breaker", ...
 };
 
-struct EngineStats {
+// Breaker and probe counters come from BreakerCounters (breaker_registry.hpp).
+struct EngineStats : BreakerCounters {
   std::uint64_t records = 0;
   std::uint64_t records_by_kind[kMaxRecordKind + 1] = {};
   std::uint64_t malformed = 0;
@@ -80,10 +86,6 @@ struct EngineStats {
   std::uint64_t commands_applied = 0;
   std::uint64_t commands_rejected = 0;
   std::uint64_t decisions = 0;          // board updates
-  std::uint64_t breaker_transitions = 0;
-  std::uint64_t probe_outcomes_refused = 0;  // outcomes at a HALF_OPEN breaker from threads without a permit
-  std::uint64_t probe_permits_taken_back = 0;  // from dead holders or after the lease
-  std::uint64_t probe_permits_unavailable = 0;  // HALF_OPEN without permits (pool full, or too many probes)
   std::uint64_t alerts = 0;
   std::uint64_t reports_published = 0;
   std::uint64_t reports_truncated = 0;  // published degraded: the whole report did not fit the page
@@ -185,7 +187,7 @@ class Engine {
 
   // telering-replay: no bot holds this engine's probe permits, so an outcome that was
   // recorded with one (kFlagProbe) counts as the probe it was live.
-  void set_replaying(bool replaying) noexcept { replaying_ = replaying; }
+  void set_replaying(bool replaying) noexcept { breakers_->set_replaying(replaying); }
 
   [[nodiscard]] std::vector<Alert> take_alerts();
   [[nodiscard]] std::vector<DecisionEvent> take_decisions();
@@ -218,17 +220,6 @@ class Engine {
     std::string stall_reason{};
     std::vector<NameId> components{};  // breakers it feeds (bounded): "open its breakers"
   };
-  // A component's breaker (scope component: fed by every bot; scope host: the host-wide
-  // verdict), or one bot's own breaker on it (scope bot/host, keyed by its BotBreaker id).
-  struct Breaker {
-    std::string component;
-    CircuitBreaker breaker;
-    NameId component_id = kNoName;
-    NameId bot_id = kNoName;             // a bot's own breaker: the bot
-    std::uint32_t probe_slots = 0;       // packed permit range while HALF_OPEN (0 = none)
-    std::uint64_t last_outcome_ns = 0;
-    std::vector<NameId> bot_breakers{};  // a component's breaker: its bots' own breakers
-  };
   struct CachedName {
     bool resolved = false;
     NameKind kind{};
@@ -238,24 +229,17 @@ class Engine {
   const CachedName* resolve(NameId id) const;
   const std::string* name_as(NameId id, NameKind kind);
   Bot& bot(NameId id);
-  Breaker* breaker(NameId component, std::uint64_t now_ns);
-  Breaker* bot_breaker(Breaker& component, NameId bot_id);
   // The breaker a board entry is (a component's, or a bot's own one), or nullptr.
-  Breaker* breaker_for_entry(NameId id, std::uint64_t now_ns);
+  BreakerRegistry::Breaker* breaker_for_entry(NameId id);
   // True when this engine's own state (a recovery decision or an external hold) put that
   // backoff deadline on the board.
   bool owns_backoff(NameId id, std::uint64_t until_ns) const;
-  void feed_outcome(NameId id, Breaker& b, const Record& r, const RecordSource& source, std::uint64_t now_ns);
-  void check_quorum(NameId id, Breaker& host, std::uint64_t now_ns);
-  void take_back_probes(std::uint64_t now_ns);
-  std::uint32_t issue_probes(NameId id, const Breaker& b);
   std::uint64_t event_time(const Record& r, std::uint64_t now_ns) const noexcept;
 
   void on_error(const Record& r, std::uint64_t now_ns);
   void on_call_outcome(const Record& r, const RecordSource& source, std::uint64_t now_ns);
   void on_command(const Record& r, std::uint64_t now_ns);
   bool apply_command(const Record& r, std::uint64_t now_ns);
-  void publish_transition(NameId id, Breaker& b, const BreakerTransition& t, std::string_view why);
   void publish_recovery(NameId type_id, NameId component_id, const RecoveryDecision& d, std::uint64_t now_ns);
   void publish_report(std::uint64_t now_ns);
   void regrade_dirty(std::uint64_t now_ns);
@@ -293,14 +277,9 @@ class Engine {
   ErrorLog errors_;
   std::unique_ptr<RecoveryEngine> recovery_;
   std::vector<RecoveryStrategy> command_strategies_;  // registered by bots; survive reload
-  std::map<NameId, Breaker> breakers_;
-  std::vector<Breaker*> breakers_by_id_;
-  std::vector<NameId> timed_breakers_;  // OPEN or HALF_OPEN: the only ones tick() must visit
-  std::unordered_map<std::uint32_t, NameId> bot_breaker_ids_;  // component << 16 | bot -> BotBreaker id
-  std::vector<NameId> quorum_checks_;   // host-scope components whose bots' breakers opened since the last tick
-  ProbePermitPool probes_;              // half-open permits in the segment
-  std::uint64_t next_probe_check_ns_ = 0;
-  bool replaying_ = false;
+  // Made in the constructor body, after the board's seqlocks are normalised (it clears a
+  // previous reader's permit ranges on the board).
+  std::unique_ptr<BreakerRegistry> breakers_;
   std::map<std::string, double, std::less<>> counters_;
   std::map<std::string, double, std::less<>> gauges_;
   std::vector<double*> counters_by_id_;

@@ -32,40 +32,40 @@ bool parse_bot_breaker(std::string_view text, NameId& component, NameId& bot) {
 
 }  // namespace
 
-Engine::Breaker* Engine::breaker_for_entry(NameId id, std::uint64_t now_ns) {
+BreakerRegistry::Breaker* Engine::breaker_for_entry(NameId id) {
   const CachedName* n = resolve(id);
   if (!n) return nullptr;
-  if (n->kind == NameKind::Component) return breaker(id, now_ns);
+  if (n->kind == NameKind::Component) return breakers_->component(id);
   NameId component = kNoName, bot_id = kNoName;
   if (n->kind != NameKind::BotBreaker || !parse_bot_breaker(n->text, component, bot_id)) return nullptr;
-  if (component >= breakers_by_id_.size() || bot_id >= breakers_by_id_.size()) return nullptr;
-  Breaker* c = breaker(component, now_ns);
+  if (component >= breakers_->id_capacity() || bot_id >= breakers_->id_capacity()) return nullptr;
+  BreakerRegistry::Breaker* c = breakers_->component(component);
   if (!c || c->breaker.config().scope == BreakerConfig::Scope::Component) return nullptr;
-  Breaker* own = bot_breaker(*c, bot_id);
-  return own && bot_breaker_ids_.at(std::uint32_t{component} << 16 | bot_id) == id ? own : nullptr;
+  BreakerRegistry::Breaker* own = breakers_->bot_breaker(*c, bot_id);
+  return own && breakers_->bot_breaker_id(component, bot_id) == id ? own : nullptr;
 }
 
 void Engine::reconcile_board(std::uint64_t now_ns) {
   const BoardReader board = board_.reader();
   const TickCalibration& cal = clock_.calibration();
   std::size_t adopted = 0, closed = 0, lifted = 0;
-  for (std::uint32_t i = 1; i < breakers_by_id_.size(); ++i) {
+  for (std::uint32_t i = 1; i < breakers_->id_capacity(); ++i) {
     const auto id = static_cast<NameId>(i);
     const BoardSnapshot s = board.snapshot(id);  // consistent: normalised, and only we write it
     const bool torn = std::find(torn_entries_.begin(), torn_entries_.end(), id) != torn_entries_.end();
     const auto state = static_cast<std::uint8_t>(s.breaker_state);
 
-    const Breaker* owned = breakers_by_id_[id];
+    const BreakerRegistry::Breaker* owned = breakers_->find(id);
     if (state != static_cast<std::uint8_t>(BreakerState::Closed) &&
         (torn || !owned || static_cast<std::uint8_t>(owned->breaker.state()) != state)) {
-      Breaker* b = torn ? nullptr : breaker_for_entry(id, now_ns);
+      BreakerRegistry::Breaker* b = torn ? nullptr : breaker_for_entry(id);
       const std::string subject = b && b->bot_id ? b->component + "@" + name_of(b->bot_id) : name_of(id);
       if (b && (s.breaker_state == BreakerState::Open || s.breaker_state == BreakerState::HalfOpen)) {
         // OPEN until its deadline, never longer than this reader's own longest wait.
         std::uint64_t until = s.breaker_state == BreakerState::Open && s.open_until_ticks ? cal.to_ns(s.open_until_ticks) : now_ns;
         until = std::min(until, now_ns + b->breaker.next_wait_ns());
-        publish_transition(id, *b, b->breaker.adopt_open(now_ns, until), "takeover: adopted from a previous reader");
-        if (auto t = b->breaker.tick(now_ns)) publish_transition(id, *b, *t, to_string(t->rule));
+        breakers_->publish(id, *b, b->breaker.adopt_open(now_ns, until), "takeover: adopted from a previous reader");
+        if (auto t = b->breaker.tick(now_ns)) breakers_->publish(id, *b, *t, to_string(t->rule));
         ++adopted;
       } else {
         const std::uint64_t seq =

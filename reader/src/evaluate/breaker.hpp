@@ -42,7 +42,7 @@
 namespace telering::reader {
 
 namespace detail {
-struct SnapshotAccess;  // snapshot.cpp: saves and restores the private state
+struct SnapshotAccess;  // state/snapshot_codecs.hpp: saves and restores the private state
 }  // namespace detail
 
 using telering::BreakerState;

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "evaluate/health_report_format.hpp"
-#include "exporters/metrics_exporter.hpp"
+#include "exporters/metrics_endpoint.hpp"
 
 namespace telering::reader {
 

@@ -5,8 +5,8 @@
 // writers, log the periodic health summary, and idle (IdleStrategy) when there was nothing
 // to do. With a MetricsExporter it also feeds a MetricsCollector (per record, and a snapshot
 // every publish interval), and with an AlertSender it hands over the Engine's alerts every
-// tick; neither ever waits for a scrape or a webhook (see metrics_exporter.hpp and
-// alert_sender.hpp). With an AlertmanagerWebhook it applies, at the start of each turn, the
+// tick; neither ever waits for a scrape or a webhook (see metrics_collector.hpp,
+// metrics_endpoint.hpp and alert_sender.hpp). With an AlertmanagerWebhook it applies, at the start of each turn, the
 // board actions the webhook's HTTP threads queued (alertmanager_webhook.hpp), and hands it
 // the new [alertmanager] config on reload. The loop holds the segment's reader lock for its
 // lifetime (reader_lock.hpp) and refuses to start while another reader holds it; it takes
@@ -33,7 +33,7 @@
 #include "engine/engine.hpp"
 #include "loop/idle_strategy.hpp"
 #include "state/record_log.hpp"
-#include "exporters/metrics_exporter.hpp"
+#include "exporters/metrics_endpoint.hpp"
 #include "state/snapshot.hpp"
 #include "telering/reader_lock.hpp"
 #include "telering/segment.hpp"

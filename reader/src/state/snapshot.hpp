@@ -26,13 +26,15 @@
 // it over PATH and fsyncs the directory, so PATH is always either the previous good snapshot
 // or the new one — never a torn file — whatever point a crash or an I/O error stops at.
 //
+// The state's parts are encoded by state/snapshot_codecs.hpp (the building blocks) and
+// engine/engine_state.cpp (the Engine); this file is the envelope, the file and the writer.
+//
 // Thread safety: SnapshotWriter's submit/flush are for one thread (the drain loop); its
 // helper thread does the file I/O. Everything else is plain functions.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
-#include <functional>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -41,12 +43,6 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
-
-#include "evaluate/breaker.hpp"
-#include "aggregate/error_log.hpp"
-#include "aggregate/performance_monitor.hpp"
-#include "evaluate/recovery.hpp"
-#include "aggregate/rolling_window.hpp"
 
 namespace telering::reader {
 
@@ -154,32 +150,5 @@ class SnapshotWriter {
   Stats stats_;
   std::thread thread_;  // last: starts after every member it uses is constructed
 };
-
-namespace detail {
-
-// Saves and restores the private state of the reader's building blocks (each declares it a
-// friend). Loading into an object built from the *current* config keeps what fits it:
-// the newest samples of a window, the seconds still in a rate window, and so on.
-struct SnapshotAccess {
-  using NameOf = std::function<std::string(std::uint16_t)>;
-  using IdOf = std::function<std::uint16_t(const std::string&)>;
-
-  static nlohmann::json save(const RollingWindow& w);
-  static void load(RollingWindow& w, const nlohmann::json& j);
-  static nlohmann::json save(const RateWindow& w);
-  static void load(RateWindow& w, const nlohmann::json& j, const TimeShift& shift);
-  static nlohmann::json save(const PerformanceMonitor& m, const NameOf& endpoint_name);
-  static void load(PerformanceMonitor& m, const nlohmann::json& j, const TimeShift& shift, const IdOf& endpoint_id);
-  static nlohmann::json save(const ErrorLog& log, const NameOf& bot_name, std::size_t max_history);
-  static void load(ErrorLog& log, const nlohmann::json& j, const TimeShift& shift, const IdOf& bot_id);
-  static nlohmann::json save(const CircuitBreaker& b);
-  static void load(CircuitBreaker& b, const nlohmann::json& j, const TimeShift& shift);
-  static nlohmann::json save(const RecoveryEngine& r);
-  static void load(RecoveryEngine& r, const nlohmann::json& j, const TimeShift& shift);
-  static nlohmann::json save(const RecoveryStrategy& s);
-  static RecoveryStrategy load_strategy(const nlohmann::json& j);
-};
-
-}  // namespace detail
 
 }  // namespace telering::reader

@@ -14,7 +14,7 @@
 #include "exporters/alert_sender.hpp"
 #include "ingress/alertmanager_webhook.hpp"
 #include "config/config.hpp"
-#include "exporters/metrics_exporter.hpp"
+#include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
 #include "loop/stop_signals.hpp"
 #include "telering/segment.hpp"

@@ -1,15 +1,7 @@
-// exporters/metrics_exporter.hpp — /metrics, /health and /-/ready for telering-reader.
+// exporters/metrics_endpoint.hpp — /metrics, /health and /-/ready for telering-reader: the
+// HTTP half, on the server's threads (metrics_collector.hpp is the drain-loop half).
 //
-// Two halves, split by the thread that runs them:
-//
-//  - MetricsCollector (drain-loop thread only). Owns a prometheus-cpp Registry that no other
-//    thread ever touches. observe() is called per drained record for what only the record
-//    stream knows (scan-time and API-latency histograms, errors and warnings by type and
-//    severity); collect() reads the Engine, the lanes and the loop's own figures into the
-//    registry once per publish interval and returns an immutable snapshot of it
-//    (std::vector<prometheus::MetricFamily>, prometheus-cpp's data model).
-//
-//  - MetricsExporter (its own HTTP thread, http_server.hpp). Serves, on one address:
+// MetricsExporter (its own HTTP thread, http_server.hpp) serves, on one address:
 //      GET /metrics   the latest snapshot in the Prometheus text format (prometheus-cpp's
 //                     TextSerializer), plus two figures read live at scrape time
 //                     (reader heartbeat age, snapshot age), so a stalled loop is visible
@@ -33,11 +25,6 @@
 // only to copy or swap that pointer. Serialising, /health's report-page read and socket I/O
 // all happen outside it, on data the loop no longer writes. The Registry's own mutexes are
 // taken only by the loop thread, so they are never contended.
-//
-// Cardinality: label values come from the segment's name table, which writers fill; every
-// family, per-record or built in collect(), is capped at kMaxSeriesPerFamily series
-// (series_cap.hpp), and what the caps refuse is counted in
-// telering_metrics_dropped_series_total{family}.
 #pragma once
 
 #include <atomic>
@@ -51,28 +38,13 @@
 #include <unordered_map>
 #include <vector>
 
-#include <prometheus/family.h>
-#include <prometheus/metric_family.h>
-#include <prometheus/registry.h>
-
-#include "telering/drain.hpp"
-#include "telering/record.hpp"
-#include "telering/segment.hpp"
 #include "exporters/http_server.hpp"
-#include "exporters/series_cap.hpp"
-
-namespace prometheus {
-class Counter;
-class Gauge;
-class Histogram;
-}  // namespace prometheus
+#include "exporters/metrics_collector.hpp"
+#include "telering/segment.hpp"
 
 namespace telering::reader {
 
-class Engine;
 class AlertmanagerWebhook;
-struct AlertSenderStats;
-struct AlertmanagerStats;
 
 class ExporterError : public std::runtime_error {
  public:
@@ -91,56 +63,6 @@ struct HttpAddress {
 // True for an address only this host can reach: 127.0.0.0/8, ::1, ::ffff:127.x.y.z, "localhost".
 // "0.0.0.0", "::" and every other address are reachable from elsewhere.
 [[nodiscard]] bool is_loopback_host(std::string_view host);
-
-// Histogram buckets, seconds. Scan time spans the seed's 30 s / 90 s thresholds; API latency
-// the 2 s / 5 s ones, down to fast exchange round trips.
-inline const std::vector<double> kScanTimeBuckets{1, 5, 10, 15, 20, 25, 30, 45, 60, 90, 120, 180, 300};
-inline const std::vector<double> kApiLatencyBuckets{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30};
-
-struct MetricsSnapshot {
-  std::vector<prometheus::MetricFamily> families;
-  std::uint64_t taken_mono_ns = 0;
-  // /health answers 503 for a report page older than this (the engine's publish interval,
-  // with slack): a report the loop stopped refreshing is never served as fresh.
-  std::uint64_t report_max_age_ns = 0;
-};
-
-// What the loop knows about itself, passed to collect().
-struct LoopFigures {
-  DrainStats drained;                     // totals since start
-  std::uint64_t max_turn_gap_ns = 0;      // longest gap between two turns since the last collect
-  const AlertSenderStats* alerts = nullptr;  // nullptr when alerts are off
-  const AlertmanagerStats* alertmanager = nullptr;  // nullptr without an Alertmanager webhook
-};
-
-class MetricsCollector {
- public:
-  static constexpr std::size_t kMaxSeriesPerFamily = reader::kMaxSeriesPerFamily;  // series_cap.hpp
-
-  explicit MetricsCollector(const Segment& segment);
-  ~MetricsCollector();
-  MetricsCollector(const MetricsCollector&) = delete;
-  MetricsCollector& operator=(const MetricsCollector&) = delete;
-
-  // Drain-loop thread, after engine.on_record(r, ...): histograms and error/warning counters.
-  // Amortised O(1): label lookups are cached per (bot, name, severity) id.
-  void observe(const Record& r, const Engine& engine);
-
-  // Drain-loop thread: reads engine state, lanes and loop figures into the registry and
-  // returns the snapshot to hand to MetricsExporter::publish.
-  [[nodiscard]] std::shared_ptr<const MetricsSnapshot> collect(const Engine& engine, const LoopFigures& loop,
-                                                               std::uint64_t now_ns, std::int64_t wall_ns);
-
- private:
-  struct Families;
-
-  const Segment* segment_;
-  std::shared_ptr<prometheus::Registry> registry_;  // drain-loop thread only
-  std::unique_ptr<Families> f_;                     // every family behind a SeriesCap (series_cap.hpp)
-  double start_wall_s_ = 0;
-  std::vector<std::uint64_t> lane_drops_seen_;  // raw lane counters at the last collect (reset-aware)
-  std::vector<double> lane_drops_total_;
-};
 
 class MetricsExporter {
  public:
