@@ -246,7 +246,9 @@
     banner.hidden = !text;
     banner.textContent = text;
     banner.className = 'banner' + (connected ? ' stale' : '');
-    conn.textContent = connected ? 'live' : 'disconnected';
+    // The reader's heartbeat as the page sees it: the age of the newest frame it sent.
+    const beat = state && state.at_ms ? ' · reader heartbeat ' + Math.max(0, (Date.now() - state.at_ms) / 1000).toFixed(1) + ' s ago' : '';
+    conn.textContent = (connected ? 'live' : 'disconnected') + beat;
     conn.className = 'conn ' + (connected ? 'live' : 'down');
   }
 
