@@ -16,11 +16,11 @@ cmake --build "$build" -j"$(nproc)" --target bench_record bench_throughput bench
 # bench_reader needs telering-reader's library: its own build directory, with the reader on.
 reader_build=build-bench-reader
 if [ "${BENCH_ONLY:-all}" = all ] || [ "${BENCH_ONLY:-all}" = reader ] || [ "${BENCH_ONLY:-all}" = scrape ] ||
-   [ "${BENCH_ONLY:-all}" = snapshot ]; then
+   [ "${BENCH_ONLY:-all}" = snapshot ] || [ "${BENCH_ONLY:-all}" = dashboard ]; then
   # shellcheck disable=SC2086
   cmake -S . -B "$reader_build" -DCMAKE_BUILD_TYPE=Release -DTELERING_BUILD_BENCH=ON \
     -DTELERING_BUILD_TESTS=OFF -DTELERING_BUILD_READER=ON ${TELERING_BENCH_CMAKE_ARGS:-} >/dev/null
-  cmake --build "$reader_build" -j"$(nproc)" --target bench_reader bench_scrape bench_snapshot
+  cmake --build "$reader_build" -j"$(nproc)" --target bench_reader bench_scrape bench_snapshot bench_dashboard
 fi
 
 echo "== machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -61,6 +61,10 @@ fi
 if [ "$only" = all ] || [ "$only" = scrape ]; then
   # /metrics: snapshot build, scrape cost, drain with/without a scrape every 100 ms (~35 s).
   echo; echo "== bench_scrape"; "$reader_build/bench/bench_scrape"
+fi
+if [ "$only" = all ] || [ "$only" = dashboard ]; then
+  # The dashboard: frame build, reader CPU per /events stream, drain with 16 streams vs none (~80 s).
+  echo; echo "== bench_dashboard"; "$reader_build/bench/bench_dashboard"
 fi
 if [ "$only" = all ] || [ "$only" = snapshot ]; then
   # The reader's state snapshot: build, encode, atomic write, decode + restore (~10 s).

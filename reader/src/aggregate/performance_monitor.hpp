@@ -73,6 +73,8 @@ class PerformanceMonitor {
   // nullptr when the endpoint has no window of its own (never seen, or seen past the cap).
   [[nodiscard]] const RollingWindow* endpoint_latencies(std::uint16_t endpoint_id) const noexcept;
   [[nodiscard]] std::size_t endpoint_count() const noexcept { return endpoints_.size(); }
+  // Every tracked endpoint's window, by endpoint name id (ascending).
+  [[nodiscard]] const std::vector<std::pair<std::uint16_t, RollingWindow>>& endpoints() const noexcept { return endpoints_; }
   [[nodiscard]] std::uint64_t untracked_endpoint_calls() const noexcept { return untracked_endpoint_calls_; }
 
   // Latest memory sample in MiB; 0 before the first sample.

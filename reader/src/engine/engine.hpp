@@ -172,6 +172,14 @@ class Engine {
   // until released; releasing closes it only if it is still forced open.
   bool apply_external(const ExternalAction& action, std::uint64_t now_ns);
 
+  // An operator's action from the dashboard (dashboard/dashboard_hub.hpp), logged and shown
+  // as a decision with `rule` (e.g. "dashboard:operator"). ForceOpen: FORCED_OPEN until
+  // closed by hand; Close: CLOSED whatever the state (it takes the breaker over from an
+  // external hold, as a bot's command does); ClearBackoff: the error type's backoff lifted,
+  // whoever set it. False when the target names no breaker or backoff.
+  enum class OperatorAction : std::uint8_t { ForceOpen, Close, ClearBackoff };
+  bool operator_action(OperatorAction action, std::string_view target, std::string_view rule, std::uint64_t now_ns);
+
   // A fresh (ticks, ns) sample: deadlines published to bots in ticks are converted around
   // it, not around the segment's creation (clock.hpp, TickClock). The reader loop passes
   // one about every second; without any the creation calibration is used.

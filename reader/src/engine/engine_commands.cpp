@@ -123,6 +123,26 @@ bool Engine::apply_external(const ExternalAction& a, std::uint64_t now_ns) {
   return true;
 }
 
+bool Engine::operator_action(OperatorAction action, std::string_view target, std::string_view rule, std::uint64_t now_ns) {
+  if (action == OperatorAction::ClearBackoff) {
+    const NameId id = names_.find(NameKind::ErrorType, target);
+    if (id == kNoName) return false;
+    external_.erase(std::make_pair(false, id));  // holds of alerts go too: the operator decided
+    recovery_->clear_backoff(target, now_ns);
+    const std::uint64_t seq = board_.set_backoff(id, 0, 0, static_cast<std::uint8_t>(RecoveryAction::None), kRuleExternal);
+    record_decision(seq, now_ns, name_of(id), "backoff lifted", std::string(rule));
+    return true;
+  }
+  const NameId id = names_.find(NameKind::Component, target);
+  BreakerRegistry::Breaker* b = id == kNoName ? nullptr : breakers_->component(id);
+  if (!b) return false;
+  const std::optional<BreakerTransition> t =
+      action == OperatorAction::ForceOpen ? b->breaker.force_open(now_ns) : b->breaker.close(now_ns);
+  if (t) breakers_->publish(id, *b, *t, rule);
+  if (const auto held = external_.find(std::make_pair(true, id)); held != external_.end()) held->second.forced = false;
+  return true;
+}
+
 void Engine::publish_external_backoff(NameId id, const ExternalHold& hold, std::string_view why, std::uint64_t now_ns) {
   // Until the latest deadline any holder asked for; a holder without one holds it until
   // released (published as ten years, so a writer's deadline arithmetic stays finite).

@@ -266,6 +266,7 @@ std::optional<BreakerTransition> CircuitBreaker::maybe_half_open(std::uint64_t n
 std::optional<BreakerTransition> CircuitBreaker::on_outcome(bool success, double duration_seconds,
                                                             std::uint64_t now_ns) noexcept {
   last_now_ns_ = std::max(last_now_ns_, now_ns);
+  ++outcomes_;
   // NaN compares false, so a NaN or negative duration is "not slow".
   const bool slow = duration_seconds > config_.slow_call_duration_threshold;
   const bool failed = !success;
@@ -408,6 +409,7 @@ BreakerMetrics CircuitBreaker::metrics() const noexcept {
   BreakerMetrics m;
   m.state = state_;
   m.calls_in_window = calls_;
+  m.outcomes = outcomes_;
   m.failed_calls_in_window = failures_;
   m.slow_calls_in_window = slow_;
   m.failure_rate = window_failure_rate();

@@ -123,6 +123,7 @@ struct BreakerMetrics {
   std::uint64_t not_permitted_calls = 0;
   std::uint64_t transitions = 0;
   std::uint64_t open_until_ns = 0;
+  std::uint64_t outcomes = 0;          // outcomes received since construction (calls per second)
 };
 
 class CircuitBreaker {
@@ -168,6 +169,7 @@ class CircuitBreaker {
   [[nodiscard]] bool is_open(std::uint64_t now_ns) const noexcept;
   [[nodiscard]] const std::optional<BreakerTransition>& last_transition() const noexcept { return last_; }
   [[nodiscard]] std::uint64_t transition_count() const noexcept { return transitions_; }
+  [[nodiscard]] std::uint64_t outcome_count() const noexcept { return outcomes_; }
   [[nodiscard]] BreakerMetrics metrics() const noexcept;
   [[nodiscard]] const BreakerConfig& config() const noexcept { return config_; }
   // The wait the next trip would use (after growth), in ns.
@@ -244,6 +246,7 @@ class CircuitBreaker {
   std::uint64_t trips_since_closed_ = 0;  // drives wait growth
   std::uint64_t not_permitted_ = 0;
   std::uint64_t transitions_ = 0;
+  std::uint64_t outcomes_ = 0;
   std::optional<BreakerTransition> last_;
 };
 

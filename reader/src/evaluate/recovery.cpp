@@ -128,6 +128,13 @@ std::optional<RecoveryTypeState> RecoveryEngine::state(std::string_view error_ty
   return it->second.s;
 }
 
+bool RecoveryEngine::clear_backoff(std::string_view error_type, std::uint64_t now_ns) noexcept {
+  const auto it = states_.find(error_type);
+  if (it == states_.end() || it->second.s.backoff_until_ns <= now_ns) return false;
+  it->second.s.backoff_until_ns = 0;
+  return true;
+}
+
 std::vector<std::pair<std::string, RecoveryTypeState>> RecoveryEngine::states() const {
   std::vector<std::pair<std::string, RecoveryTypeState>> out;
   out.reserve(states_.size());

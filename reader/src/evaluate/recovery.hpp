@@ -138,6 +138,9 @@ class RecoveryEngine {
   [[nodiscard]] std::optional<RecoveryTypeState> state(std::string_view error_type) const;
   // Every tracked type's state, by type name (allocates; for restore and reports).
   [[nodiscard]] std::vector<std::pair<std::string, RecoveryTypeState>> states() const;
+  // An operator lifted the type's backoff (the dashboard): the next error decides afresh.
+  // False when no backoff was in force.
+  bool clear_backoff(std::string_view error_type, std::uint64_t now_ns) noexcept;
   [[nodiscard]] std::uint64_t global_reset_epoch() const noexcept { return global_reset_epoch_; }
   [[nodiscard]] bool shutdown_requested() const noexcept { return shutdown_; }
   void clear_shutdown() noexcept { shutdown_ = false; }

@@ -167,7 +167,9 @@ void HttpServer::run() {
       }
       return;
     }
-    const std::uint32_t want = (c.session.wants_input() ? EPOLLIN | EPOLLRDHUP : 0U) | (c.session.has_output() ? EPOLLOUT : 0U);
+    // A stream's input is watched for its end only: a closed tab frees its stream at once.
+    const std::uint32_t want = (c.session.wants_input() || c.session.streaming() ? EPOLLIN | EPOLLRDHUP : 0U) |
+                               (c.session.has_output() ? EPOLLOUT : 0U);
     if (want != c.events) {
       watch(c.fd, want, EPOLL_CTL_MOD);
       c.events = want;
@@ -259,7 +261,18 @@ void HttpServer::run() {
         continue;
       }
       bool ok = true;
-      if (what & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ok = read_in(c, now);
+      if (c.session.streaming() && (what & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+        // A stream's peer has nothing more to say: input is its end (or noise, dropped).
+        char drop[512];
+        const ssize_t got = ::recv(fd, drop, sizeof drop, MSG_DONTWAIT);
+        if ((what & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) || got == 0 ||
+            (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+          close_connection(fd);
+          continue;
+        }
+      } else if (what & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        ok = read_in(c, now);
+      }
       if (ok && c.session.has_output()) ok = write_out(c, now);
       if (!ok) {
         close_connection(fd);
@@ -272,6 +285,16 @@ void HttpServer::run() {
       std::vector<int> due;
       for (const auto& [fd, c] : connections)
         if (now >= (c->linger_until != 0 ? c->linger_until : c->session.deadline_ns())) due.push_back(fd);
+      // Streams get what is new since their last turn (SSE events, pings).
+      std::vector<int> dropped;
+      for (const auto& [fd, c] : connections) {
+        if (!c->session.streaming() || c->linger_until != 0) continue;
+        const bool had_output = c->session.has_output();
+        c->session.pump(now);
+        if (!had_output && c->session.has_output() && !write_out(*c, now)) dropped.push_back(fd);
+        else update(*c, now);
+      }
+      for (int fd : dropped) close_connection(fd);
       for (int fd : due) {
         Connection& c = *connections.at(fd);
         if (c.linger_until != 0) {

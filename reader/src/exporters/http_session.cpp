@@ -56,8 +56,10 @@ std::string_view http_reason(int status) noexcept {
   switch (status) {
     case 100: return "Continue";
     case 200: return "OK";
+    case 202: return "Accepted";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
@@ -107,7 +109,26 @@ HttpSession::HttpSession(const HttpRouter& router, const HttpLimits& limits, Htt
 
 HttpSession::~HttpSession() { release_budget(); }
 
-bool HttpSession::wants_input() const noexcept { return !closing_ && out_.empty(); }
+bool HttpSession::wants_input() const noexcept { return !closing_ && out_.empty() && !stream_; }
+
+void HttpSession::pump(std::uint64_t now_ns) {
+  if (!stream_ || closing_) return;
+  std::vector<std::shared_ptr<const std::string>> parts;
+  stream_->pull(parts, now_ns);
+  for (auto& part : parts) {
+    if (!part || part->empty()) continue;
+    if (out_.empty()) write_start_ns_ = now_ns;
+    out_bytes_ += part->size();
+    out_.push_back(Chunk{std::move(part), 0});
+  }
+  if (out_bytes_ > kMaxStreamBacklog) {
+    // A peer that does not read: dropped, rather than holding memory for it.
+    out_.clear();
+    out_bytes_ = 0;
+    stream_.reset();
+    closing_ = true;
+  }
+}
 
 std::string_view HttpSession::pending_output() const noexcept {
   if (out_.empty()) return {};
@@ -123,6 +144,7 @@ void HttpSession::consume_output(std::size_t n, std::uint64_t now_ns) {
     const std::size_t used = std::min(n, left);
     c.offset += used;
     n -= used;
+    out_bytes_ -= std::min(out_bytes_, used);
     if (c.offset == c.data->size()) out_.pop_front();
   }
   if (out_.empty() && !closing_) {
@@ -144,10 +166,12 @@ void HttpSession::peer_closed() {
   // No more input: whatever request is half-read can never complete.
   in_.clear();
   closing_ = true;
+  stream_.reset();  // a stream's slot is free at once
 }
 
 std::uint64_t HttpSession::deadline_ns() const noexcept {
   if (!out_.empty()) return write_start_ns_ + ns(limits_->write_timeout);
+  if (stream_ && !closing_) return UINT64_MAX;  // a stream lasts as long as its peer reads
   if (closing_) return since_ns_;
   if (state_ == State::Head) {
     if (request_start_ns_ != 0) return request_start_ns_ + ns(limits_->header_timeout);
@@ -162,6 +186,8 @@ void HttpSession::on_time(std::uint64_t now_ns) {
   if (!out_.empty()) {
     // The peer does not take its answer: give up on it.
     out_.clear();
+    out_bytes_ = 0;
+    stream_.reset();
     closing_ = true;
     return;
   }
@@ -338,6 +364,7 @@ bool HttpSession::parse_head(std::uint64_t now_ns) {
   if (lower(request_.header("expect")) == "100-continue") {
     static const auto kContinue = std::make_shared<const std::string>("HTTP/1.1 100 Continue\r\n\r\n");
     write_start_ns_ = now_ns;
+    out_bytes_ += kContinue->size();
     out_.push_back(Chunk{kContinue, 0});
   }
   body_left_ = length ? static_cast<std::size_t>(*length) : 0;
@@ -450,16 +477,32 @@ void HttpSession::refuse(int status, std::string_view why) {
 void HttpSession::answer(HttpResponse response, bool close) {
   std::size_t body_size = 0;
   for (const auto& part : response.body) body_size += part ? part->size() : 0;
+  // A stream has no length: its body ends when the connection does, which serves nothing
+  // else (so the connection is announced as closing, and no further request is read).
+  const bool stream = response.stream && !head_only_;
+  if (response.stream && head_only_) close = true;
   std::string head = "HTTP/1.1 " + std::to_string(response.status) + " " + std::string(http_reason(response.status)) +
-                     "\r\nContent-Type: " + response.content_type + "\r\nContent-Length: " + std::to_string(body_size) + "\r\n";
+                     "\r\nContent-Type: " + response.content_type + "\r\n";
+  if (!stream) head += "Content-Length: " + std::to_string(body_size) + "\r\n";
   for (const auto& [name, value] : response.headers) head += name + ": " + value + "\r\n";
-  if (close) head += "Connection: close\r\n";
+  if (close || stream) head += "Connection: close\r\n";
   head += "\r\n";
   if (out_.empty()) write_start_ns_ = now_ns_;
+  out_bytes_ += head.size();
   out_.push_back(Chunk{std::make_shared<const std::string>(std::move(head)), 0});
   if (!head_only_)
     for (auto& part : response.body)
-      if (part && !part->empty()) out_.push_back(Chunk{std::move(part), 0});
+      if (part && !part->empty()) {
+        out_bytes_ += part->size();
+        out_.push_back(Chunk{std::move(part), 0});
+      }
+  if (stream) {
+    stream_ = std::move(response.stream);
+    state_ = State::Done;
+    in_.clear();
+    release_budget();
+    return;
+  }
   if (close) {
     closing_ = true;
     state_ = State::Done;

@@ -59,6 +59,17 @@ struct HttpRequest {
   [[nodiscard]] std::string_view header(std::string_view lower_case_name) const noexcept;
 };
 
+// The rest of a response that has no end (Server-Sent Events): after the head and the
+// response's body parts, the server asks the stream for more about every 50 ms for as long
+// as the peer stays connected. Destroyed, on the server's thread, as soon as the peer leaves
+// (its end of input, a reset or a write error) or the server stops.
+class HttpStream {
+ public:
+  virtual ~HttpStream() = default;
+  // Appends what to send next (nothing is fine). The server's thread only.
+  virtual void pull(std::vector<std::shared_ptr<const std::string>>& out, std::uint64_t now_ns) = 0;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
@@ -66,6 +77,9 @@ struct HttpResponse {
   // Sent one after the other. Shared, so that a cached page served to many connections at
   // once is held in memory once, not once per connection.
   std::vector<std::shared_ptr<const std::string>> body;
+  // Non-null: a streaming response (no Content-Length, the connection serves nothing else and
+  // ends with the peer). Ignored for HEAD, whose answer is the head alone.
+  std::shared_ptr<HttpStream> stream;
 
   [[nodiscard]] static HttpResponse text(int status, std::string body, std::string content_type = "text/plain; charset=utf-8");
 };
@@ -127,6 +141,13 @@ class HttpSession {
   [[nodiscard]] bool has_output() const noexcept { return !out_.empty(); }
   // Nothing more will happen on this connection once the output is written.
   [[nodiscard]] bool finished() const noexcept { return closing_ && out_.empty(); }
+  // Answering with a stream (HttpResponse::stream): no more requests are parsed; the peer's
+  // input is only watched for its end.
+  [[nodiscard]] bool streaming() const noexcept { return stream_ != nullptr; }
+  // Streaming: appends what the stream has now. A peer that leaves more than
+  // kMaxStreamBacklog unread is dropped (it reconnects and starts afresh).
+  void pump(std::uint64_t now_ns);
+  static constexpr std::size_t kMaxStreamBacklog = 4U << 20;
   // True while no request is under way (for choosing which connection to close first).
   [[nodiscard]] bool idle() const noexcept { return state_ == State::Head && in_.empty() && out_.empty(); }
   [[nodiscard]] std::uint64_t requests() const noexcept { return requests_; }
@@ -169,6 +190,8 @@ class HttpSession {
   std::uint64_t write_start_ns_ = 0;  // the answer being written started, or last made progress
   std::uint64_t now_ns_ = 0;          // the time of the call being handled
   std::uint64_t requests_ = 0;
+  std::shared_ptr<HttpStream> stream_;  // streaming answer in progress
+  std::size_t out_bytes_ = 0;           // bytes in out_ not yet written (streaming backlog)
 };
 
 // The reason phrase of a status code ("Payload Too Large"); "" for an unknown one.

@@ -88,7 +88,8 @@ HttpResponse json_reply(int status, std::string body) { return HttpResponse::tex
 
 }  // namespace
 
-MetricsExporter::MetricsExporter(const std::string& address, AlertmanagerWebhook* alertmanager)
+MetricsExporter::MetricsExporter(const std::string& address, AlertmanagerWebhook* alertmanager,
+                                 const std::function<void(HttpRouter&)>& more_routes)
     : alertmanager_(alertmanager) {
   const HttpAddress a = parse_http_address(address);
   host_ = a.host;
@@ -122,6 +123,7 @@ MetricsExporter::MetricsExporter(const std::string& address, AlertmanagerWebhook
         if (auto refused = alertmanager_->authorize(req.header("authorization"))) return webhook_reply(std::move(*refused));
         return std::nullopt;
       });
+  if (more_routes) more_routes(router_);
   server_ = std::make_unique<HttpServer>(router_);
   try {
     server_->bind(a.host, a.port);

@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -69,7 +70,10 @@ class MetricsExporter {
   // Binds `address` (parse_http_address) and starts serving at once: /-/ready answers 503
   // until set_segment(). Throws ExporterError when the address is bad or cannot be bound.
   // `alertmanager` (optional) serves POST /alertmanager and must outlive the exporter.
-  explicit MetricsExporter(const std::string& address, AlertmanagerWebhook* alertmanager = nullptr);
+  // `more_routes` (optional) adds routes of other parts (the dashboard) before serving starts;
+  // what they capture must outlive the exporter.
+  explicit MetricsExporter(const std::string& address, AlertmanagerWebhook* alertmanager = nullptr,
+                           const std::function<void(HttpRouter&)>& more_routes = {});
   ~MetricsExporter();  // stops the server and joins its threads
   MetricsExporter(const MetricsExporter&) = delete;
   MetricsExporter& operator=(const MetricsExporter&) = delete;

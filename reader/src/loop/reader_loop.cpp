@@ -237,6 +237,7 @@ std::uint64_t ReaderLoop::turn(std::uint64_t now_ns) {
     next_tick_ns_ = now_ns + kTickPeriodNs;
   }
   if (metrics_ && now_ns >= next_metrics_ns_) publish_metrics(now_ns);
+  if (options_.tap && now_ns >= next_tap_ns_) next_tap_ns_ = options_.tap->on_loop(*engine_, *segment_, totals_, now_ns);
   if (record_log_ && now_ns >= next_record_flush_ns_) {
     record_log_->flush();
     next_record_flush_ns_ = now_ns + ns(engine_->config().publish_interval);

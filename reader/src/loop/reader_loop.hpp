@@ -44,6 +44,16 @@ namespace telering::reader {
 class AlertSender;
 class AlertmanagerWebhook;
 
+// Something that looks at the loop's state now and then on the loop's own thread (the
+// dashboard: dashboard/dashboard_collector.hpp). Called when now_ns reaches the time its
+// previous call returned (the first time: on the first turn); it may read the engine and
+// apply operator actions to it, and must return quickly (it delays the drain).
+class LoopTap {
+ public:
+  virtual ~LoopTap() = default;
+  virtual std::uint64_t on_loop(Engine& engine, const Segment& segment, const DrainStats& totals, std::uint64_t now_ns) = 0;
+};
+
 struct ReaderOptions {
   bool json = false;  // periodic report as one JSON line instead of the seed's text summary
   std::function<void(const std::string&)> print;  // where summaries go (default: stdout)
@@ -52,6 +62,7 @@ struct ReaderOptions {
   MetricsExporter* metrics = nullptr;
   AlertSender* alerts = nullptr;
   AlertmanagerWebhook* alertmanager = nullptr;
+  LoopTap* tap = nullptr;  // must outlive the loop
   ConfigOverrides overrides;  // command-line settings, applied again over every reloaded config
 };
 
@@ -140,6 +151,7 @@ class ReaderLoop {
   std::uint64_t next_record_flush_ns_ = 0;
   std::vector<ExternalAction> external_;  // reused take() buffer (options_.alertmanager)
   std::uint64_t identity_repairs_ = 0;
+  std::uint64_t next_tap_ns_ = 0;
   bool foreign_lanes_logged_ = false;
 };
 

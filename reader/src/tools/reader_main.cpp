@@ -5,10 +5,14 @@
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "dashboard/dashboard_collector.hpp"
+#include "dashboard/dashboard_hub.hpp"
 #include "telering/clock.hpp"
 #include "tools/command_line.hpp"
 #include "exporters/alert_sender.hpp"
@@ -67,6 +71,16 @@ int main(int argc, char** argv) {
   app.add_option("--group", group, "group of a segment this reader creates (with --mode 0660: a shared bot account)");
   app.add_flag("--trust-segment-owner", trust_owner, "attach to a segment owned by another user (refused by default)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")->capture_default_str();
+  std::string dashboard_interval = "500ms";
+  std::size_t dashboard_streams = 16;
+  std::string secret_file;
+  app.add_option("--dashboard-interval", dashboard_interval, "how often the dashboard (GET / and /events on --http) updates")
+      ->capture_default_str();
+  app.add_option("--dashboard-streams", dashboard_streams, "at most this many /events streams at once (then 503 + Retry-After)")
+      ->capture_default_str();
+  app.add_option("--http-secret-file", secret_file,
+                 "file holding the HTTP secret: enables the dashboard's operator actions (Authorization: Bearer), and "
+                 "is required for the dashboard on an address other than loopback");
   if (const auto done = telering::reader::parse_command_line(app, argc, argv, "telering-reader")) return *done;
 
   // Logs go to stderr so that stdout carries only reports (text or --json).
@@ -86,6 +100,25 @@ int main(int argc, char** argv) {
   if (!record_to.empty()) overrides.record_to = record_to;
   if (!state_file.empty()) overrides.state_file = state_file;
   if (!http_address.empty()) overrides.http_address = http_address;
+  telering::reader::dashboard::DashboardOptions dashboard_options;
+  try {
+    dashboard_options.interval = telering::reader::parse_duration(dashboard_interval);
+  } catch (const std::invalid_argument& e) {
+    return fail(std::string("--dashboard-interval: ") + e.what(), 2);
+  }
+  if (dashboard_options.interval < std::chrono::milliseconds(100) || dashboard_options.interval > std::chrono::seconds(60))
+    return fail("--dashboard-interval: must be between 100ms and 60s", 2);
+  if (dashboard_streams == 0 || dashboard_streams > 200) return fail("--dashboard-streams: must be 1..200", 2);
+  dashboard_options.max_streams = dashboard_streams;
+  if (!secret_file.empty()) {
+    std::ifstream in(secret_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string secret = text.str();
+    while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r' || secret.back() == ' ')) secret.pop_back();
+    if (!in || secret.empty()) return fail("--http-secret-file: cannot read a secret from '" + secret_file + "'", 2);
+    dashboard_options.secret = std::move(secret);
+  }
   telering::reader::ReaderConfig config;
   try {
     if (!config_path.empty()) config = telering::reader::load_config(config_path);
@@ -114,6 +147,9 @@ int main(int argc, char** argv) {
   // Started before the segment is attached, so /-/ready can say "not yet" while we wait for
   // a creator; a bad or busy address stops the reader before anything else starts.
   // The webhook is declared first: the exporter's HTTP threads use it until the exporter is gone.
+  // The dashboard's hub likewise: its streams live in the exporter's HTTP thread.
+  std::unique_ptr<telering::reader::dashboard::DashboardHub> dashboard;
+  std::unique_ptr<telering::reader::dashboard::DashboardCollector> dashboard_collector;
   std::unique_ptr<telering::reader::AlertmanagerWebhook> webhook;
   std::unique_ptr<telering::reader::MetricsExporter> exporter;
   std::unique_ptr<telering::reader::AlertSender> alerts;
@@ -123,11 +159,21 @@ int main(int argc, char** argv) {
       // without a secret on a non-loopback address (ConfigError: exit 2).
       webhook = std::make_unique<telering::reader::AlertmanagerWebhook>(
           config.alertmanager, telering::reader::parse_http_address(http_address).host);
-      exporter = std::make_unique<telering::reader::MetricsExporter>(http_address, webhook.get());
+      dashboard_options.loopback = telering::reader::is_loopback_host(telering::reader::parse_http_address(http_address).host);
+      dashboard = std::make_unique<telering::reader::dashboard::DashboardHub>(dashboard_options);
+      dashboard_collector = std::make_unique<telering::reader::dashboard::DashboardCollector>(*dashboard);
+      exporter = std::make_unique<telering::reader::MetricsExporter>(
+          http_address, webhook.get(), [&](telering::reader::HttpRouter& router) { dashboard->add_routes(router); });
       const std::string url = "http://" + (exporter->host().find(':') == std::string::npos ? exporter->host()
                                                                                             : "[" + exporter->host() + "]") +
                               ":" + std::to_string(exporter->port());
       spdlog::info("serving /metrics, /health and /-/ready on {}", url);
+      if (!dashboard_options.loopback && dashboard_options.secret.empty())
+        spdlog::warn("dashboard: off on {} (not loopback) until --http-secret-file is given", url);
+      else
+        spdlog::info("dashboard on {}/ ({} ms updates, at most {} streams, {})", url, dashboard_options.interval.count(),
+                     dashboard_options.max_streams,
+                     dashboard_options.secret.empty() ? "read-only: no --http-secret-file" : "operator actions with the bearer secret");
       if (config.alertmanager.enabled())
         spdlog::info("accepting Alertmanager webhooks on {}/alertmanager ({} rule(s), {})", url, config.alertmanager.rules.size(),
                      config.alertmanager.secret.empty() ? "no secret: loopback only" : "bearer secret required");
@@ -162,6 +208,7 @@ int main(int argc, char** argv) {
     options.metrics = exporter.get();
     options.alerts = alerts.get();
     options.alertmanager = webhook.get();
+    options.tap = dashboard_collector.get();
     options.overrides = overrides;
     telering::reader::ReaderLoop loop(seg, std::move(config), options);
     if (once) {
