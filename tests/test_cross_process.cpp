@@ -30,11 +30,11 @@
 #include "helpers/seq_consumer.hpp"
 #include "helpers/seq_payload.hpp"
 #include "helpers/shm_test_util.hpp"
-#include "telering/drain.hpp"
-#include "telering/layout.hpp"
-#include "telering/name_table.hpp"
-#include "telering/process_info.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/name_table.hpp"
+#include "telering/core/process_info.hpp"
+#include "telering/core/segment.hpp"
 #include "telering/writer.hpp"
 
 #ifndef TELERING_TEST_WRITER

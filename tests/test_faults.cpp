@@ -41,11 +41,11 @@
 #include "helpers/seq_consumer.hpp"
 #include "helpers/seq_payload.hpp"
 #include "helpers/shm_test_util.hpp"
-#include "telering/clock.hpp"
-#include "telering/drain.hpp"
-#include "telering/layout.hpp"
-#include "telering/ring_mpsc.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/ring_mpsc.hpp"
+#include "telering/core/segment.hpp"
 #include "telering/writer.hpp"
 
 #ifndef TELERING_READER_EXE

@@ -29,8 +29,8 @@
 #include <vector>
 
 #include "helpers/shm_test_util.hpp"
-#include "telering/clock.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/segment.hpp"
 
 #ifndef TELERING_READER_EXE
 #error "TELERING_READER_EXE must name the telering-reader executable"

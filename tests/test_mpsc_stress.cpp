@@ -23,12 +23,12 @@
 #include "helpers/seq_consumer.hpp"
 #include "helpers/seq_payload.hpp"
 #include "helpers/shm_test_util.hpp"
-#include "telering/drain.hpp"
-#include "telering/layout.hpp"
-#include "telering/process_info.hpp"
-#include "telering/ring_mpsc.hpp"
-#include "telering/ring_spsc.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/process_info.hpp"
+#include "telering/core/ring_mpsc.hpp"
+#include "telering/core/ring_spsc.hpp"
+#include "telering/core/segment.hpp"
 #include "telering/writer.hpp"
 
 #ifndef TELERING_MPSC_STRESS

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "helpers/shm_test_util.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 #ifndef TELERING_READER_EXE
 #error "TELERING_READER_EXE must name the telering-reader executable"

@@ -11,12 +11,12 @@
 
 #include "helpers/shm_test_util.hpp"
 #include "support/engine_rig.hpp"
-#include "telering/name_table.hpp"
+#include "telering/core/name_table.hpp"
 #include "exporters/alert_sender.hpp"
 #include "evaluate/health_report_format.hpp"
 #include "common/safe_text.hpp"
-#include "telering/record.hpp"
-#include "telering/utf8_clip.hpp"
+#include "telering/core/record.hpp"
+#include "telering/core/utf8_clip.hpp"
 
 namespace telering::reader {
 namespace {

@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "support/unique_segment.hpp"
-#include "telering/clock.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/drain.hpp"
 #include "engine/engine.hpp"
 #include "tools/segment_stats.hpp"
 #include "state/snapshot.hpp"

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "support/unique_segment.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/drain.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
 #include "telering/writer.hpp"

@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::test {
 

@@ -12,11 +12,11 @@
 #include <string>
 
 #include "unique_segment.hpp"
-#include "telering/clock.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/drain.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
-#include "telering/report_page.hpp"
+#include "telering/core/report_page.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

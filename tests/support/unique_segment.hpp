@@ -7,7 +7,7 @@
 #include <atomic>
 #include <string>
 
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::test {
 

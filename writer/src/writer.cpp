@@ -9,13 +9,13 @@
 #include <thread>
 #include <vector>
 
-#include "telering/clock.hpp"
-#include "telering/memory_sampler.hpp"
-#include "telering/probe_permits.hpp"
-#include "telering/process_info.hpp"
-#include "telering/report_page.hpp"
-#include "telering/ring_mpsc.hpp"
-#include "telering/ring_spsc.hpp"
+#include "telering/core/clock.hpp"
+#include "memory_sampler.hpp"
+#include "telering/core/probe_permits.hpp"
+#include "telering/core/process_info.hpp"
+#include "telering/core/report_page.hpp"
+#include "telering/core/ring_mpsc.hpp"
+#include "telering/core/ring_spsc.hpp"
 
 namespace telering {
 

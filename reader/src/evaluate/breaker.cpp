@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "telering/backoff.hpp"  // detail::backoff_seconds_to_ns / backoff_add_saturating
+#include "telering/core/backoff.hpp"  // detail::backoff_seconds_to_ns / backoff_add_saturating
 
 namespace telering::reader {
 namespace {

@@ -37,7 +37,7 @@
 #include <string_view>
 #include <vector>
 
-#include "telering/layout.hpp"  // BreakerState: its values are the shared-memory contract
+#include "telering/core/layout.hpp"  // BreakerState: its values are the shared-memory contract
 
 namespace telering::reader {
 

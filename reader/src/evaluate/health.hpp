@@ -34,7 +34,7 @@
 #include <string_view>
 #include <vector>
 
-#include "telering/layout.hpp"  // HealthStatus: its values are the shared-memory contract
+#include "telering/core/layout.hpp"  // HealthStatus: its values are the shared-memory contract
 #include "aggregate/performance_monitor.hpp"
 
 namespace telering::reader {

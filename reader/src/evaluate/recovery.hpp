@@ -43,9 +43,9 @@
 #include <utility>
 #include <vector>
 
-#include "telering/backoff.hpp"
-#include "telering/layout.hpp"  // RecoveryAction
-#include "telering/record.hpp"  // Severity
+#include "telering/core/backoff.hpp"
+#include "telering/core/layout.hpp"  // RecoveryAction
+#include "telering/core/record.hpp"  // Severity
 
 namespace telering::reader {
 

@@ -9,7 +9,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "tools/command_line.hpp"
 #include "exporters/alert_sender.hpp"
 #include "ingress/alertmanager_webhook.hpp"
@@ -17,7 +17,7 @@
 #include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
 #include "loop/stop_signals.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 #include <ctime>
 
 #include "native.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "telering/telering_writer.h"
 
 namespace telering::python {

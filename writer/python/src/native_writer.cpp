@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "native.hpp"
-#include "telering/clock.hpp"
-#include "telering/report_page.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/report_page.hpp"
 #include "telering/telering_writer.h"
 
 namespace telering::python {

@@ -1,4 +1,4 @@
-// telering/layout.hpp — the one definition of the shared-memory segment.
+// telering/core/layout.hpp — the one definition of the shared-memory segment.
 //
 //  offset 0                       SegmentHeader (one 4 KiB page)
 //    line 0  identity: magic, layout version, record size, geometry, section offsets,
@@ -28,8 +28,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "telering/clock.hpp"
-#include "telering/record.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/record.hpp"
 
 namespace telering {
 
@@ -288,7 +288,7 @@ struct ReportPageHeader {
 };
 static_assert(sizeof(ReportPageHeader) == kCacheLine);
 
-// Host-wide resources every bot shares (fleet_limits.hpp): a retry budget and rate buckets.
+// Host-wide resources every bot shares (fleet_limits_writer.hpp): a retry budget and rate buckets.
 //
 // Retry budget: the reader refills `tokens` every interval from what it saw (retries may be
 // at most a fraction of requests, with a floor); a writer takes one token with a CAS before
