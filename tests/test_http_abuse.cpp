@@ -28,7 +28,7 @@
 #include <thread>
 #include <vector>
 
-#include "helpers/shm_test_util.hpp"
+#include "support/shm_test_util.hpp"
 #include "telering/core/clock.hpp"
 #include "telering/core/segment.hpp"
 
@@ -134,7 +134,7 @@ long peak_rss_kib(pid_t pid) {
 }
 
 TEST(HttpAbuse, TheReaderKeepsServingStaysSmallAndStopsOnTime) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   const fs::path config = fs::temp_directory_path() / ("telering-abuse-" + shm.name() + ".toml");
   std::ofstream(config) << "[reader]\npublish_interval = \"200ms\"\n"
                         << "[alertmanager]\nsecret = \"" << kToken << "\"\n"

@@ -24,17 +24,6 @@ constexpr std::uint64_t kNsPerSecond = 1'000'000'000ULL;
 
 }  // namespace
 
-std::string_view to_string(BreakerState s) noexcept {
-  switch (s) {
-    case BreakerState::Closed: return "CLOSED";
-    case BreakerState::Open: return "OPEN";
-    case BreakerState::HalfOpen: return "HALF_OPEN";
-    case BreakerState::ForcedOpen: return "FORCED_OPEN";
-    case BreakerState::Disabled: return "DISABLED";
-  }
-  return "INVALID";
-}
-
 std::string_view to_string(BreakerRule r) noexcept {
   switch (r) {
     case BreakerRule::FailureRate: return "failure_rate";
