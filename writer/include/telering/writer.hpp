@@ -187,7 +187,7 @@ class Writer {
   [[nodiscard]] Segment& segment() const noexcept;
   [[nodiscard]] NameTable& names() const noexcept;
 
-  struct State;  // defined in writer.cpp; public only so the thread-local lane cache can name it
+  struct State;  // defined in writer/src/lane_claim.hpp; public only so the lane protocol can name it
 
  private:
   explicit Writer(std::unique_ptr<State> state) noexcept;
