@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "bench_support.hpp"
-#include "telering/fleet_limits.hpp"
+#include "telering/core/fleet_limits_writer.hpp"
 #include "telering/writer.hpp"
 
 namespace {

@@ -40,8 +40,8 @@
 #include <string>
 
 #include "bench_support.hpp"
-#include "telering/drain.hpp"
-#include "telering/ring_spsc.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/ring_spsc.hpp"
 #include "telering/writer.hpp"
 
 namespace {

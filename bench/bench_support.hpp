@@ -24,7 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

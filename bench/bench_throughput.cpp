@@ -31,7 +31,7 @@
 #include <vector>
 
 #include "bench_support.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/drain.hpp"
 #include "telering/writer.hpp"
 
 namespace {

@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "bench_support.hpp"
-#include "telering/name_table.hpp"
+#include "telering/core/name_table.hpp"
 #include "engine/engine.hpp"
-#include "telering/ring_spsc.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/ring_spsc.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::bench {
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "support/test_writer.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "ingress/alertmanager_webhook.hpp"
 #include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"

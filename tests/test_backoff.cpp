@@ -1,6 +1,6 @@
 // Backoff: exponential delays, jitter bounds, stop rules, determinism. No sleeping: delays
 // are values to assert on.
-#include "telering/backoff.hpp"
+#include "telering/core/backoff.hpp"
 
 #include <gtest/gtest.h>
 

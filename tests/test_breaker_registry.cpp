@@ -9,7 +9,7 @@
 
 #include "engine/breaker_registry.hpp"
 #include "support/unique_segment.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 
 namespace telering::reader {
 namespace {

@@ -29,12 +29,12 @@
 
 #include "helpers/seq_consumer.hpp"
 #include "helpers/seq_payload.hpp"
-#include "helpers/shm_test_util.hpp"
-#include "telering/drain.hpp"
-#include "telering/layout.hpp"
-#include "telering/name_table.hpp"
-#include "telering/process_info.hpp"
-#include "telering/segment.hpp"
+#include "support/shm_test_util.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/name_table.hpp"
+#include "telering/core/process_info.hpp"
+#include "telering/core/segment.hpp"
 #include "telering/writer.hpp"
 
 #ifndef TELERING_TEST_WRITER
@@ -124,7 +124,7 @@ TEST(CrossProcess, ReaderFirstWriterProcessesDeliverWithExactAccountingAndPerThr
   constexpr std::uint32_t kWriters = 2;
   constexpr std::uint32_t kThreads = 2;
   constexpr std::uint64_t kRecords = 100'000;
-  UniqueShmName shm;
+  UniqueSegment shm;
   // Reader first: the consumer creates the segment; small lanes so that drops happen.
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(8, 1024)));
   ASSERT_TRUE(seg.created());
@@ -185,7 +185,7 @@ TEST(CrossProcess, WriterFirstThenConsumerAttachesAndGetsEverythingStillInTheRin
   constexpr std::uint32_t kCapacity = 256;
   constexpr std::uint64_t kPhase1 = 1000;  // > capacity: with no consumer, the excess is dropped
   constexpr std::uint64_t kRecords = 1500;
-  UniqueShmName shm;
+  UniqueSegment shm;
   // Writer first: the helper creates the segment and records before any consumer exists.
   auto child = spawn_writer(shm.name(), 0, kThreads, kRecords,
                             {"--lanes", "4", "--capacity", std::to_string(kCapacity), "--mpsc", "1024",
@@ -242,7 +242,7 @@ TEST(CrossProcess, WriterFirstThenConsumerAttachesAndGetsEverythingStillInTheRin
 TEST(CrossProcess, SigkilledWriterLeavesNoTornRecordAndItsLanesAreReclaimedAndReusable) {
   constexpr std::uint32_t kThreads = 2;
   constexpr std::uint64_t kSeenBeforeKill = 20'000;  // per thread: proves it is in its loop
-  UniqueShmName shm;
+  UniqueSegment shm;
   // As many lanes as the writer has threads: reuse after reclaim is then observable.
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(kThreads, 1024)));
   Consumer consumer(seg);
@@ -409,19 +409,19 @@ void expect_refused_naming_both(const std::string& name, std::size_t offset, std
 }
 
 TEST(CrossProcessSegment, OtherLayoutVersionIsRefusedNamingBothValues) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   expect_refused_naming_both(shm.name(), offsetof(SegmentHeader, identity.layout_version), kLayoutVersion + 1, kLayoutVersion,
                              "layout version");
 }
 
 TEST(CrossProcessSegment, OtherRecordSizeIsRefusedNamingBothValues) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   expect_refused_naming_both(shm.name(), offsetof(SegmentHeader, identity.record_size), 128, static_cast<std::uint32_t>(kRecordSize),
                              "record size");
 }
 
 TEST(CrossProcessSegment, CreatedSegmentHasMode0600WhateverTheUmask) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   const mode_t old_mask = ::umask(0);  // a permissive umask must not widen the mode
   std::optional<Segment> seg;
   try {
@@ -456,7 +456,7 @@ std::string attach_error_or_die_on_hang(const std::string& name, const SegmentOp
 }
 
 TEST(CrossProcessSegment, HalfInitialisedSegmentFailsAttachWithinTheTimeoutSayingSo) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   // A creator that died after creating the object, before sizing it...
   const int fd = ::shm_open(shm.name().c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   ASSERT_GE(fd, 0);
@@ -509,7 +509,7 @@ RecordResult record_seq(Writer& w, NameId metric, std::uint32_t writer, std::uin
 
 TEST(CrossProcessLanes, ThreadExitReleasesItsLaneAndTheNextThreadReusesIt) {
   constexpr std::uint64_t kRecords = 10;
-  UniqueShmName shm;
+  UniqueSegment shm;
   Writer writer = Writer::attach(in_process_writer(shm.name(), small_test_geometry(1, 64)));  // one lane
   const Segment& seg = writer.segment();
   const NameId metric = writer.metric("xproc.seq");
@@ -557,7 +557,7 @@ TEST(CrossProcessLanes, ThreadExitReleasesItsLaneAndTheNextThreadReusesIt) {
 TEST(CrossProcessLanes, SixtyFifthThreadRecordsIntoTheSharedLaneAndNothingIsLost) {
   constexpr std::uint32_t kLanes = 64;
   constexpr std::uint64_t kSharedRecords = 500;  // fits the shared lane: nothing may drop
-  UniqueShmName shm;
+  UniqueSegment shm;
   Writer writer = Writer::attach(in_process_writer(shm.name(), small_test_geometry(kLanes, 16, 1024)));
   const Segment& seg = writer.segment();
   const NameId metric = writer.metric("xproc.seq");

@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "support/unique_segment.hpp"
-#include "telering/decision_board.hpp"
-#include "telering/report_page.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/report_page.hpp"
 
 namespace telering {
 namespace {

@@ -16,14 +16,14 @@
 
 #include "support/engine_rig.hpp"
 #include "support/unique_segment.hpp"
-#include "telering/clock.hpp"
-#include "telering/decision_board.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/drain.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
 #include "state/snapshot.hpp"
-#include "telering/report_page.hpp"
-#include "telering/ring_spsc.hpp"
+#include "telering/core/report_page.hpp"
+#include "telering/core/ring_spsc.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

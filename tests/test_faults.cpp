@@ -40,12 +40,12 @@
 
 #include "helpers/seq_consumer.hpp"
 #include "helpers/seq_payload.hpp"
-#include "helpers/shm_test_util.hpp"
-#include "telering/clock.hpp"
-#include "telering/drain.hpp"
-#include "telering/layout.hpp"
-#include "telering/ring_mpsc.hpp"
-#include "telering/segment.hpp"
+#include "support/shm_test_util.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/ring_mpsc.hpp"
+#include "telering/core/segment.hpp"
 #include "telering/writer.hpp"
 
 #ifndef TELERING_READER_EXE
@@ -150,7 +150,7 @@ void fill_seq_record(Record& r, std::uint32_t writer, std::uint32_t thread, std:
 TEST(Faults, SigkilledWriterLanesAreDrainedAndReclaimedAndEveryCommittedRecordDelivered) {
   constexpr std::uint32_t kThreads = 2;
   constexpr std::uint64_t kTailBeforeKill = 20'000;  // per lane: the writer is in its loop
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(4, 1024)));
   auto reader = start_reader(shm.name());
   ASSERT_TRUE(wait_reader_live(seg, *reader));
@@ -208,7 +208,7 @@ TEST(Faults, SharedLaneClaimOfADeadWriterIsSkippedAfterTheTimeoutCountedLostAndT
   constexpr std::uint64_t kBefore = 10;
   constexpr std::uint64_t kAfter = 20;
   constexpr std::uint32_t kMpsc = 64;
-  UniqueShmName shm;
+  UniqueSegment shm;
   const std::string config = "/tmp/" + shm.name() + ".toml";
   {
     std::ofstream out(config);
@@ -293,7 +293,7 @@ TEST(Faults, ReaderKilledMidPollOfTheSharedLaneLosesNothingAndCorruptsNothing) {
   constexpr std::uint64_t kFirst = 40;
   constexpr std::uint64_t kDiesOn = 10;  // the dead reader handled records 0..8, dies in record 9
   constexpr std::uint64_t kSecond = kMpsc + kDiesOn - 1 - kFirst;  // refills up to every freed slot
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(2, 64, kMpsc)));
   MpscProducer producer(&seg.mpsc(), seg.mpsc_slots(), seg.mpsc_records(), kMpsc);
   std::uint64_t seq = 0;
@@ -339,7 +339,7 @@ TEST(Faults, SigkilledReaderWritersRecordUntilTheLaneIsFullThenDropCountedAndARe
   constexpr std::uint32_t kCapacity = 1024;
   constexpr std::uint64_t kPhase1 = 500;            // drained by the first reader
   constexpr std::uint64_t kPhase2 = 4 * kCapacity;  // with no reader: fills, then drops
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(4, kCapacity)));
   auto reader = start_reader(shm.name());
   ASSERT_TRUE(wait_reader_live(seg, *reader));
@@ -430,7 +430,7 @@ TEST(Faults, RandomBytesInALiveSegmentNeverCrashTheReaderWhichCountsMalformedRec
   constexpr int kScribbleRounds = 5000;    // of 64 writes each (about a second on a quiet machine)
   const std::uint64_t seed = test_seed();
   std::mt19937_64 rng(seed);
-  UniqueShmName shm;
+  UniqueSegment shm;
   const SegmentGeometry g = small_test_geometry(8, 256, 256);
   const Segment seg = Segment::open(create_options(shm.name(), g));
   auto reader = start_reader(shm.name());

@@ -10,8 +10,8 @@
 
 #include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
-#include "telering/drain.hpp"
-#include "telering/fleet_limits.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/fleet_limits_writer.hpp"
 #include "telering/retry.hpp"
 #include "telering/writer.hpp"
 

@@ -4,7 +4,7 @@
 
 #include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/drain.hpp"
 #include "evaluate/fleet_limits_reader.hpp"
 #include "telering/writer.hpp"
 

@@ -28,9 +28,9 @@
 #include <thread>
 #include <vector>
 
-#include "helpers/shm_test_util.hpp"
-#include "telering/clock.hpp"
-#include "telering/segment.hpp"
+#include "support/shm_test_util.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/segment.hpp"
 
 #ifndef TELERING_READER_EXE
 #error "TELERING_READER_EXE must name the telering-reader executable"
@@ -134,7 +134,7 @@ long peak_rss_kib(pid_t pid) {
 }
 
 TEST(HttpAbuse, TheReaderKeepsServingStaysSmallAndStopsOnTime) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   const fs::path config = fs::temp_directory_path() / ("telering-abuse-" + shm.name() + ".toml");
   std::ofstream(config) << "[reader]\npublish_interval = \"200ms\"\n"
                         << "[alertmanager]\nsecret = \"" << kToken << "\"\n"

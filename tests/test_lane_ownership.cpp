@@ -17,9 +17,9 @@
 #include <vector>
 
 #include "support/unique_segment.hpp"
-#include "telering/clock.hpp"
-#include "telering/drain.hpp"
-#include "telering/process_info.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/process_info.hpp"
 #include "telering/writer.hpp"
 
 namespace telering {

@@ -19,12 +19,12 @@
 #include <vector>
 
 #include "support/unique_segment.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "engine/engine.hpp"
 #include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
 #include "common/safe_text.hpp"
-#include "telering/report_page.hpp"
+#include "telering/core/report_page.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

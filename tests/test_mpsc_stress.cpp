@@ -22,13 +22,13 @@
 
 #include "helpers/seq_consumer.hpp"
 #include "helpers/seq_payload.hpp"
-#include "helpers/shm_test_util.hpp"
-#include "telering/drain.hpp"
-#include "telering/layout.hpp"
-#include "telering/process_info.hpp"
-#include "telering/ring_mpsc.hpp"
-#include "telering/ring_spsc.hpp"
-#include "telering/segment.hpp"
+#include "support/shm_test_util.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/process_info.hpp"
+#include "telering/core/ring_mpsc.hpp"
+#include "telering/core/ring_spsc.hpp"
+#include "telering/core/segment.hpp"
 #include "telering/writer.hpp"
 
 #ifndef TELERING_MPSC_STRESS
@@ -95,7 +95,7 @@ std::uint64_t claim_without_commit(const Segment& seg) {
 TEST(Mpsc, ClaimOfADeadProducerIsAbandonedAfterTheStuckTimeoutCountedLostAndFreedOnceItsClaimantIsProvenDead) {
   constexpr std::uint32_t kCapacity = 8;
   constexpr std::uint64_t kTimeout = 1'000'000;  // ns; time is fed by hand below
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
   MpscProducer producer = shared_producer(seg);
   DrainOptions options;
@@ -146,7 +146,7 @@ TEST(Mpsc, ClaimOfADeadProducerIsAbandonedAfterTheStuckTimeoutCountedLostAndFree
 TEST(Mpsc, ProducerDescheduledPastTheStuckTimeoutFindsItsClaimAbandonedReportsTheRecordLostAndReleasesTheSlot) {
   constexpr std::uint32_t kCapacity = 8;
   constexpr std::uint64_t kTimeout = 1'000'000;
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
   MpscProducer producer = shared_producer(seg);
   DrainOptions options;
@@ -182,7 +182,7 @@ TEST(Mpsc, ProducerDescheduledPastTheStuckTimeoutFindsItsClaimAbandonedReportsTh
 TEST(Mpsc, LateClaimantNeverOverwritesALaterLap) {
   constexpr std::uint32_t kCapacity = 8;
   constexpr std::uint64_t kTimeout = 1'000'000;
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
   MpscProducer producer = shared_producer(seg);
   DrainOptions options;
@@ -218,7 +218,7 @@ TEST(Mpsc, LateClaimantNeverOverwritesALaterLap) {
 // abandon timeout could do) fails its check word and is refused, never delivered as valid.
 TEST(Mpsc, RecordThatDoesNotMatchItsCheckWordIsRefused) {
   constexpr std::uint32_t kCapacity = 8;
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
   MpscProducer producer = shared_producer(seg);
   ASSERT_EQ(push_seq(producer, 0, 0, 0), MpscPush::Committed);
@@ -247,7 +247,7 @@ std::optional<MpscPush> returns_within(std::chrono::milliseconds limit, Push pus
 // for ever. They give up after a bounded number of reloads, and say so.
 TEST(Mpsc, ProducersGiveUpOnASequenceWordAheadOfTailInsteadOfSpinning) {
   constexpr std::uint32_t kCapacity = 8;
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
   seg.mpsc_slots()[0].seq.store(5);  // ahead of tail (0): no honest party writes it
   const auto r = returns_within(5000ms, [&seg] {
@@ -272,7 +272,7 @@ TEST(Mpsc, ProducersGiveUpOnASequenceWordAheadOfTailInsteadOfSpinning) {
 // at an unclaimed head it repairs the word instead.
 TEST(Mpsc, ReaderNeverResyncsAtOrPastTail) {
   constexpr std::uint32_t kCapacity = 8;
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
   MpscProducer producer = shared_producer(seg);
   ASSERT_EQ(push_seq(producer, 0, 0, 0), MpscPush::Committed);
@@ -294,7 +294,7 @@ TEST(Mpsc, ReaderNeverResyncsAtOrPastTail) {
 // Issue 11.2: consumer positions live in the reader's memory, published but never read back:
 // a writer that rewinds the published head cannot make the reader deliver records twice.
 TEST(Mpsc, PublishedHeadsAreNeverReadBack) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, 8)));
   MpscProducer producer = shared_producer(seg);
   SpscProducer lane(&seg.lane(0), seg.lane_records(0), seg.geometry().lane_capacity);
@@ -311,7 +311,7 @@ TEST(Mpsc, PublishedHeadsAreNeverReadBack) {
 
 TEST(Mpsc, FullSharedLaneDropsAndCountsExactly) {
   constexpr std::uint32_t kCapacity = 16;
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, kCapacity)));
   MpscProducer producer = shared_producer(seg);
   std::uint64_t committed = 0, full = 0;
@@ -417,7 +417,7 @@ TEST(MpscStress, ConcurrentProducersDeliverInOrderPerProducerWithExactAccounting
   const std::uint32_t capacity = 64u << (rng() % 5);                                      // 64..1024
   const std::uint64_t records_each = (100'000 + rng() % 100'000) / kScale;
   std::cout << "producers=" << producers << " capacity=" << capacity << " records_each=" << records_each << "\n";
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, capacity)));
   Consumer consumer(seg);
 
@@ -442,7 +442,7 @@ TEST(MpscStress, StuckClaimAmongConcurrentProducersIsSkippedAndEveryRecordIsAcco
   const std::uint32_t producers = 3;
   const std::uint32_t capacity = 256;
   const std::uint64_t records_each = (50'000 + rng() % 50'000) / kScale;
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Segment seg = Segment::open(create_options(shm.name(), small_test_geometry(1, 16, capacity)));
   DrainOptions options;
   options.shared_stuck_timeout_ns = 20'000'000;  // 20 ms: the lane is blocked until then
@@ -477,7 +477,7 @@ TEST(MpscStress, WriterThreadsBeyondTheLaneCountShareTheMpscLaneWithExactAccount
   const std::uint32_t threads = 5 + static_cast<std::uint32_t>(rng() % 3);  // 5..7: most share the MPSC lane
   const std::uint64_t records_each = (50'000 + rng() % 50'000) / kScale;
   std::cout << "threads=" << threads << " records_each=" << records_each << "\n";
-  UniqueShmName shm;
+  UniqueSegment shm;
   WriterOptions wo;
   wo.segment = shm.name();
   wo.bot = "mpsc-stress";

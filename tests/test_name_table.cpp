@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "support/unique_segment.hpp"
-#include "telering/name_table.hpp"
+#include "telering/core/name_table.hpp"
 
 namespace telering {
 namespace {

@@ -13,8 +13,8 @@
 #include <thread>
 #include <vector>
 
-#include "helpers/shm_test_util.hpp"
-#include "telering/segment.hpp"
+#include "support/shm_test_util.hpp"
+#include "telering/core/segment.hpp"
 
 #ifndef TELERING_READER_EXE
 #error "TELERING_READER_EXE must name the telering-reader executable"
@@ -50,7 +50,7 @@ Outcome run_reader(const std::vector<std::string>& args) {
 }
 
 TEST(ReaderCli, ABadGroupExitsTwoAndLeavesNoSegment) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Outcome o = run_reader({"--segment", shm.name(), "--once", "--mode", "0660", "--group", "telering-no-such-group"});
   EXPECT_EQ(o.code, 2) << o.output;
   EXPECT_NE(o.output.find("--group"), std::string::npos) << o.output;
@@ -60,7 +60,7 @@ TEST(ReaderCli, ABadGroupExitsTwoAndLeavesNoSegment) {
 }
 
 TEST(ReaderCli, AFailedCreateRemovesTheHalfMadeSegment) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   SegmentOptions o = create_options(shm.name(), small_test_geometry(2, 64));
   o.mode = 0660;
   o.group = "telering-no-such-group";
@@ -69,7 +69,7 @@ TEST(ReaderCli, AFailedCreateRemovesTheHalfMadeSegment) {
 }
 
 TEST(ReaderCli, WorldWritableModesNeedAnExplicitFlag) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   const Outcome refused = run_reader({"--segment", shm.name(), "--once", "--mode", "0666"});
   EXPECT_EQ(refused.code, 2) << refused.output;
   EXPECT_NE(refused.output.find("--allow-world-writable"), std::string::npos) << refused.output;
@@ -82,7 +82,7 @@ TEST(ReaderCli, WorldWritableModesNeedAnExplicitFlag) {
 }
 
 TEST(ReaderCli, BadFlagsExitTwo) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   for (const std::vector<std::string>& args : std::vector<std::vector<std::string>>{
            {"--lanes", "0"}, {"--lane-capacity", "100"}, {"--mode", "9"}, {"--report-interval", "soon"}, {"--no-such-flag"}}) {
     std::vector<std::string> all = {"--segment", shm.name(), "--once"};
@@ -96,7 +96,7 @@ TEST(ReaderCli, BadFlagsExitTwo) {
 // --report-interval 300ms over a config file: a SIGHUP re-reads the file, and the interval
 // must stay 300 ms, not fall back to the file's (here: the default 15 min).
 TEST(ReaderCli, CommandLineSettingsSurviveASighupReload) {
-  UniqueShmName shm;
+  UniqueSegment shm;
   const fs::path config = fs::temp_directory_path() / ("telering-cli-" + shm.name() + ".toml");
   std::ofstream(config) << "[reader]\npublish_interval = \"100ms\"\n";
   auto r = reader({"--segment", shm.name(), "--config", config.string(), "--report-interval", "300ms", "--json"});

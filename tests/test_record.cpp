@@ -4,7 +4,7 @@
 #include <cstring>
 #include <limits>
 
-#include "telering/record.hpp"
+#include "telering/core/record.hpp"
 
 namespace telering {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/drain.hpp"
 #include "state/record_log.hpp"
 #include "state/replay.hpp"
 #include "telering/writer.hpp"

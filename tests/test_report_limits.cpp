@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "support/engine_rig.hpp"
-#include "telering/name_table.hpp"
+#include "telering/core/name_table.hpp"
 
 namespace telering::reader {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/drain.hpp"
 #include "telering/retry.hpp"
 
 namespace telering {

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "support/unique_segment.hpp"
-#include "telering/drain.hpp"
-#include "telering/ring_spsc.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/ring_spsc.hpp"
 
 namespace telering {
 namespace {

@@ -9,14 +9,14 @@
 #include <random>
 #include <string>
 
-#include "helpers/shm_test_util.hpp"
+#include "support/shm_test_util.hpp"
 #include "support/engine_rig.hpp"
-#include "telering/name_table.hpp"
+#include "telering/core/name_table.hpp"
 #include "exporters/alert_sender.hpp"
 #include "evaluate/health_report_format.hpp"
 #include "common/safe_text.hpp"
-#include "telering/record.hpp"
-#include "telering/utf8_clip.hpp"
+#include "telering/core/record.hpp"
+#include "telering/core/utf8_clip.hpp"
 
 namespace telering::reader {
 namespace {
@@ -43,7 +43,7 @@ TEST(Utf8Clip, CutsBeforeACharacterTheBudgetWouldSplit) {
 }
 
 TEST(Utf8Clip, NameTableKeepsALongMultibyteNameValid) {
-  test::UniqueShmName shm;
+  test::UniqueSegment shm;
   Segment seg = Segment::open(test::create_options(shm.name(), test::small_test_geometry(2, 64)));
   NameTable table(seg.names(), seg.geometry().name_capacity);
   std::string name = "b";  // 1 + 2*k bytes: kMaxNameLength (52) falls inside a character

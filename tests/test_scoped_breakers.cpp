@@ -10,9 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "support/engine_rig.hpp"
 #include "support/unique_segment.hpp"
-#include "telering/clock.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/drain.hpp"
 #include "engine/engine.hpp"
 #include "tools/segment_stats.hpp"
 #include "state/snapshot.hpp"
@@ -52,60 +53,23 @@ WriterOptions bot_options(const test::UniqueSegment& shm, const std::string& bot
   return o;
 }
 
-// One host: a segment, a reader engine and the bots of this process.
-class Host {
+// One host: EngineRig (support/engine_rig.hpp) with room for many bots, its first writer
+// named "host", and the test's own clock (pump restamps: waits and leases are exactly the
+// offsets between pumps).
+class Host : public EngineRig {
  public:
   explicit Host(const ReaderConfig& config, std::uint64_t t0 = monotonic_ns())
-      : first_(Writer::attach(bot_options(shm_, "host"))),
-        drainer_(first_.segment()),
-        t0_(t0),
-        engine_(std::make_unique<Engine>(config, first_.segment(), t0, 0)) {}
+      : EngineRig(config, test::small_geometry(16, 256), t0, "host") {}
 
-  Writer& bot(const std::string& name) {
-    for (auto& [n, w] : bots_)
-      if (n == name) return *w;
-    bots_.emplace_back(name, std::make_unique<Writer>(Writer::attach(bot_options(shm_, name))));
-    return *bots_.back().second;
-  }
   void fail(const std::string& name, int n) {
     for (int i = 0; i < n; ++i) bot(name).call_outcome(kApi, false, 0.1);
   }
   void succeed(const std::string& name, int n) {
     for (int i = 0; i < n; ++i) bot(name).call_outcome(kApi, true, 0.1);
   }
-  // Time is the test's (at(offset)), and only moves forward: the records drained here are
-  // taken as written at now_ns (restamped), so waits, leases and silences are exactly the
-  // offsets between pumps, however long the machine takes between them.
-  void pump(std::uint64_t now_ns) {
-    ASSERT_GE(now_ns, last_now_) << "the test's clock went back";
-    last_now_ = now_ns;
-    // This host is the segment's live reader: bots honour HALF_OPEN permits only while one is.
-    // (Writers judge that by their own clock, so the heartbeat is real time.)
-    segment().header().reader_heartbeat_ns.store(monotonic_ns(), std::memory_order_release);
-    const std::uint64_t ticks = engine_->calibration().to_ticks(now_ns);
-    for_each_record(drainer_, [&](const Record& r, const RecordSource& s) {
-      Record at_now = r;
-      at_now.timestamp = ticks;
-      engine_->on_record(at_now, s, now_ns);
-    });
-    engine_->tick(now_ns);
-  }
-  [[nodiscard]] std::uint64_t at(std::uint64_t offset) const { return t0_ + offset; }
-  BreakerState host_state() { return first_.breaker_state(kApi); }
-  Engine& engine() { return *engine_; }
-  std::unique_ptr<Engine>& engine_ptr() { return engine_; }
-  Segment& segment() { return first_.segment(); }
-  const test::UniqueSegment& shm() const { return shm_; }
-  Writer& first() { return first_; }
-
- private:
-  test::UniqueSegment shm_;
-  Writer first_;
-  Drainer drainer_;
-  std::uint64_t t0_;
-  std::uint64_t last_now_ = 0;
-  std::unique_ptr<Engine> engine_;
-  std::vector<std::pair<std::string, std::unique_ptr<Writer>>> bots_;
+  void pump(std::uint64_t now_ns) { pump_restamped(now_ns); }
+  BreakerState host_state() { return w().breaker_state(kApi); }
+  Writer& first() { return w(); }
 };
 
 const DecisionEvent* find_rule(const std::vector<DecisionEvent>& d, std::string_view prefix) {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "support/unique_segment.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering {
 namespace {

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "support/unique_segment.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering {
 namespace {

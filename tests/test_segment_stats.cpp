@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "support/unique_segment.hpp"
-#include "telering/decision_board.hpp"
-#include "telering/process_info.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/process_info.hpp"
 #include "tools/segment_stats.hpp"
 #include "telering/writer.hpp"
 

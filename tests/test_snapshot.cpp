@@ -22,7 +22,7 @@
 
 #include "support/log_capture.hpp"
 #include "support/unique_segment.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
 #include "evaluate/health_report_format.hpp"

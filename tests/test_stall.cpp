@@ -6,58 +6,25 @@
 #include <algorithm>
 #include <string>
 
-#include "support/unique_segment.hpp"
-#include "telering/drain.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
+#include "support/engine_rig.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {
 namespace {
 
+// EngineRig (support/engine_rig.hpp) with the config under test and the test's own clock:
+// a bot's silence is exactly the time between the pumps that bring its records.
 struct Rig {
-  test::UniqueSegment seg;
-  Writer w;
-  Drainer drainer;
-  std::uint64_t t0;
-  Engine engine;
-  std::uint64_t last_now = 0;
+  EngineRig rig;
+  Writer& w;
+  Engine& engine;
   explicit Rig(const std::string& toml)
-      : w(Writer::attach([&] {
-          WriterOptions o;
-          o.segment = seg.name();
-          o.bot = "kucoin-futures-1";
-          o.geometry = test::small_geometry(4, 256);
-          o.geometry.report_bytes = 64 * 1024;
-          o.sample_memory = false;
-          return o;
-        }())),
-        drainer(w.segment()),
-        t0(monotonic_ns()),
-        engine(parse_config(toml, "stall.toml"), w.segment(), t0, 0) {}
+      : rig(parse_config(toml, "stall.toml")), w(rig.w()), engine(rig.engine()) {}
 
-  // Time is the test's: the engine runs at `now`, and the records drained here are taken as
-  // written at `now` (restamped), so a bot's silence is exactly the time between the pumps
-  // that bring its records. `now` never goes back.
-  void pump(std::uint64_t now) {
-    ASSERT_GE(now, last_now) << "the test's clock went back";
-    last_now = now;
-    struct H {
-      Engine& e;
-      std::uint64_t now;
-      std::uint64_t ticks;
-      void on_record(const Record& r, const RecordSource& s) {
-        Record at_now = r;
-        at_now.timestamp = ticks;
-        e.on_record(at_now, s, now);
-      }
-      void on_malformed(RecordFault f, const Record& r, const RecordSource& s) { e.on_malformed(f, r, s); }
-    } h{engine, now, engine.calibration().to_ticks(now)};
-    while (drainer.poll(h, 1024, now).delivered != 0) {
-    }
-    engine.tick(now);
-  }
-  [[nodiscard]] std::uint64_t at(double seconds) const { return t0 + static_cast<std::uint64_t>(seconds * 1e9); }
+  void pump(std::uint64_t now) { rig.pump_restamped(now); }
+  [[nodiscard]] std::uint64_t at(double seconds) const { return rig.at(static_cast<std::uint64_t>(seconds * 1e9)); }
   bool has_alert(const std::vector<Alert>& alerts, const std::string& key) {
     for (const Alert& a : alerts)
       if (a.key == key) return true;

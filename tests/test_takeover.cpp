@@ -16,9 +16,9 @@
 #include <string>
 
 #include "support/unique_segment.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "loop/reader_loop.hpp"
-#include "telering/reader_lock.hpp"
+#include "telering/core/reader_lock.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

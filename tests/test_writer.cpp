@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "support/unique_segment.hpp"
-#include "telering/drain.hpp"
+#include "telering/core/drain.hpp"
 #include "telering/writer.hpp"
 
 namespace telering {

@@ -1,4 +1,4 @@
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 
 #include <fstream>
 #include <string>

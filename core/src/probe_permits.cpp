@@ -1,6 +1,6 @@
-#include "telering/probe_permits.hpp"
+#include "telering/core/probe_permits.hpp"
 
-#include "telering/process_info.hpp"
+#include "telering/core/process_info.hpp"
 
 namespace telering {
 namespace {

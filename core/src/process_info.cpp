@@ -1,4 +1,4 @@
-#include "telering/process_info.hpp"
+#include "telering/core/process_info.hpp"
 
 #include <pthread.h>
 #include <signal.h>

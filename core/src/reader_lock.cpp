@@ -1,4 +1,4 @@
-#include "telering/reader_lock.hpp"
+#include "telering/core/reader_lock.hpp"
 
 #include <fcntl.h>
 

@@ -1,4 +1,4 @@
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 #include <sys/mman.h>
 #include <grp.h>
@@ -13,7 +13,7 @@
 #include <new>
 #include <thread>
 
-#include "telering/process_info.hpp"
+#include "telering/core/process_info.hpp"
 
 namespace bip = boost::interprocess;
 

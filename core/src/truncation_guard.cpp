@@ -1,4 +1,4 @@
-#include "telering/truncation_guard.hpp"
+#include "telering/core/truncation_guard.hpp"
 
 #include <signal.h>
 #include <sys/mman.h>

@@ -6,8 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include "engine/engine.hpp"
-#include "telering/record.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/record.hpp"
+#include "telering/core/segment.hpp"
 
 namespace {
 

@@ -6,9 +6,9 @@
 #include <memory>
 #include <spdlog/spdlog.h>
 
-#include "telering/drain.hpp"
+#include "telering/core/drain.hpp"
 #include "engine/engine.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace {
 

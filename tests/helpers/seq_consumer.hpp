@@ -15,9 +15,9 @@
 #include <utility>
 
 #include "seq_payload.hpp"
-#include "telering/clock.hpp"
-#include "telering/drain.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::test {
 

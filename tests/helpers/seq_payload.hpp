@@ -13,7 +13,7 @@
 #include <optional>
 #include <string_view>
 
-#include "telering/record.hpp"
+#include "telering/core/record.hpp"
 
 namespace telering::test {
 

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "seq_payload.hpp"
-#include "telering/process_info.hpp"
+#include "telering/core/process_info.hpp"
 #include "telering/writer.hpp"
 
 namespace {

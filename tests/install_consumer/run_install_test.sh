@@ -15,9 +15,15 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 
 prefix="$work/prefix"
 "$cmake" --install "$build" --prefix "$prefix" > "$work/install.log" || { cat "$work/install.log"; fail "cmake --install"; }
-for f in include/telering/writer.hpp include/telering/telering_writer.h include/telering/record.hpp bin/telering-reader; do
+for f in include/telering/writer.hpp include/telering/retry.hpp include/telering/telering_writer.h \
+         include/telering/core/record.hpp bin/telering-reader; do
   [[ -e "$prefix/$f" ]] || fail "not installed: $f"
 done
+# The segment's internals are installed only as far as the public headers include them.
+for f in ring_spsc ring_mpsc drain probe_permits report_page reader_lock truncation_guard process_info; do
+  [[ ! -e "$prefix/include/telering/core/$f.hpp" ]] || fail "internal header installed: telering/core/$f.hpp"
+done
+[[ ! -e "$prefix/include/telering/memory_sampler.hpp" ]] || fail "internal header installed: telering/memory_sampler.hpp"
 libdir=$(dirname "$(find "$prefix" -name libtelering_writer.a | head -1)")
 [[ -n "$libdir" && -e "$libdir/libtelering_core.a" && -e "$libdir/libtelering.so" ]] || fail "libraries not installed"
 [[ -e "$libdir/cmake/telering/teleringConfig.cmake" && -e "$libdir/cmake/telering/teleringConfigVersion.cmake" ]] || fail "package config not installed"

@@ -159,6 +159,27 @@ class HealthCheckNamesTest(SegmentTest):
             hc2.log_health_status()
         self.assertIn("BOT HEALTH CHECK SUMMARY", logs.output[0])
 
+    def test_summary_is_the_seeds_block_line_for_line(self):
+        # The text comes from the reader's formatter (_native.format_health_summary); the
+        # seed's own code, below, is the reference.
+        hc = BotHealthCheck()
+        hc.performance_monitor.record_scan_time(95.0)
+        hc.performance_monitor.record_api_call(3.0)
+        text = hc.get_health_summary()
+        report = hc.health_history[-1]
+        icons = {"HEALTHY": "✅", "WARNING": "⚠️"}
+        lines = ["=" * 60, "BOT HEALTH CHECK SUMMARY", "=" * 60,
+                 f"Timestamp: {report['timestamp'].strftime('%Y-%m-%d %H:%M:%S')}",
+                 f"Overall Status: {report['overall_status']}", "", "Component Health:", "-" * 60]
+        for component, (status, message) in report["checks"].items():
+            lines.append(f"{icons.get(status, '❌')} {component}: {status}")
+            lines.append(f"   {message}")
+        metrics = report["metrics"]
+        lines.extend(["", "Key Metrics:", "-" * 60, f"  Avg Scan Time: {metrics['avg_scan_time']:.2f}s",
+                      f"  Memory Usage: {metrics['current_memory_mb']:.1f}MB", f"  Errors: {metrics['error_count']}",
+                      f"  Warnings: {metrics['warning_count']}", "=" * 60])
+        self.assertEqual(text, "\n".join(lines))
+
     def test_get_health_check_is_a_singleton(self):
         self.assertIs(telering.get_health_check(), telering.get_health_check())
         self.assertIs(bot_health_check.get_health_check(), telering.get_health_check())

@@ -65,15 +65,15 @@
 #include <vector>
 
 #include "helpers/seq_payload.hpp"
-#include "telering/clock.hpp"
-#include "telering/decision_board.hpp"
-#include "telering/drain.hpp"
-#include "telering/layout.hpp"
-#include "telering/name_table.hpp"
-#include "telering/process_info.hpp"
-#include "telering/reader_lock.hpp"
-#include "telering/report_page.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/name_table.hpp"
+#include "telering/core/process_info.hpp"
+#include "telering/core/reader_lock.hpp"
+#include "telering/core/report_page.hpp"
+#include "telering/core/segment.hpp"
 #include "telering/writer.hpp"
 
 namespace {

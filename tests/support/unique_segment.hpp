@@ -1,13 +1,17 @@
-// A segment name unique to this test process and test, removed from /dev/shm on exit.
+// A segment name unique to this test process and test. /dev/shm/<name> is removed on
+// construction (a leftover of a crashed run) and on destruction, so an ASSERT that returns
+// early or a thrown exception still cleans up. Declare it before anything that maps the
+// segment or runs a child, so it is destroyed last.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <string>
 
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::test {
 
@@ -15,9 +19,12 @@ class UniqueSegment {
  public:
   UniqueSegment() {
     static std::atomic<int> counter{0};
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string test = "x";
+    if (const auto* info = ::testing::UnitTest::GetInstance()->current_test_info()) test = info->name();
+    for (char& c : test)
+      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';  // a parameterised test's "/0"
     name_ = "telering-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) + "-" +
-            (info ? std::string(info->name()).substr(0, 40) : std::string("x"));
+            test.substr(0, 40);
     Segment::remove(name_);
   }
   ~UniqueSegment() { Segment::remove(name_); }
@@ -25,6 +32,7 @@ class UniqueSegment {
   UniqueSegment& operator=(const UniqueSegment&) = delete;
 
   [[nodiscard]] const std::string& name() const noexcept { return name_; }
+  [[nodiscard]] std::string path() const { return "/dev/shm/" + name_; }
 
   [[nodiscard]] SegmentOptions options(SegmentGeometry g = {}) const {
     SegmentOptions o;

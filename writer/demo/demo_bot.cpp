@@ -22,7 +22,7 @@
 #include <string>
 #include <thread>
 
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "telering/retry.hpp"
 #include "telering/writer.hpp"
 

@@ -23,7 +23,7 @@
 #include <string_view>
 #include <thread>
 
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "telering/writer.hpp"
 
 struct telering_writer {

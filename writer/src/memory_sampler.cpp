@@ -1,10 +1,10 @@
-#include "telering/memory_sampler.hpp"
+#include "memory_sampler.hpp"
 
 #include <unistd.h>
 
 #include <cstdio>
 
-#include "telering/process_info.hpp"
+#include "telering/core/process_info.hpp"
 
 namespace telering {
 

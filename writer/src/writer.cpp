@@ -1,183 +1,33 @@
+// writer/src/writer.cpp — Writer: attach, the recording path, names, the board and fleet
+// limits as a bot reads them. Which thread writes into which lane: lane_claim.cpp.
 #include "telering/writer.hpp"
 
-#include <pthread.h>
-
-#include <array>
 #include <atomic>
 #include <cstdio>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#include "telering/clock.hpp"
-#include "telering/memory_sampler.hpp"
-#include "telering/probe_permits.hpp"
-#include "telering/process_info.hpp"
-#include "telering/report_page.hpp"
-#include "telering/ring_mpsc.hpp"
-#include "telering/ring_spsc.hpp"
+#include "lane_claim.hpp"
+#include "memory_sampler.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/probe_permits.hpp"
+#include "telering/core/process_info.hpp"
+#include "telering/core/report_page.hpp"
+#include "telering/core/ring_mpsc.hpp"
+#include "telering/core/ring_spsc.hpp"
 
 namespace telering {
 
 namespace {
 
-constexpr std::size_t kMaxWritersPerProcess = 8;
-// A thread on the shared lane retries claiming a lane of its own every this many records.
-constexpr std::uint32_t kReclaimInterval = 4096;
-
-}  // namespace
-
-struct Writer::State {
-  Segment segment;
-  NameTable names;
-  BoardReader board;
-  MpscProducer shared;
-  NameId bot = kNoName;
-  std::size_t slot = 0;        // index into every thread's lane cache
-  std::uint64_t serial = 0;    // unique per attach in this process; 0 is never used
-  std::unique_ptr<MemorySampler> sampler;
-
-  ProbeSlot* probe_slots = nullptr;
-  // own_breakers[component]: this bot's BotBreaker id, kNoName = not interned yet,
-  // kOwnBreakerUnavailable = the name table was full. Any thread may fill a slot; they all
-  // store the same value (interning gives one id per name).
-  std::unique_ptr<std::atomic<std::uint32_t>[]> own_breakers;
-
-  std::mutex lanes_mutex;      // guards claimed (claims and releases are off the hot path)
-  std::vector<std::uint32_t> claimed;
-
-  explicit State(Segment s)
-      : segment(std::move(s)),
-        names(segment.names(), segment.geometry().name_capacity),
-        board(&segment.board(), segment.board_entries(), segment.geometry().name_capacity),
-        shared(&segment.mpsc(), segment.mpsc_slots(), segment.mpsc_records(), segment.geometry().mpsc_capacity),
-        probe_slots(segment.probe_slots()),
-        own_breakers(std::make_unique<std::atomic<std::uint32_t>[]>(segment.geometry().name_capacity)) {}
-};
-
-namespace {
-
-// Live writers of this process, by slot. Guarded by g_registry_mutex; read under it at
-// thread exit so a thread never releases a lane of a Writer that is already gone.
-std::mutex g_registry_mutex;
-std::array<Writer::State*, kMaxWritersPerProcess> g_writers{};
-std::uint64_t g_next_serial = 1;
-
-// fork() copies a mutex in whatever state another thread left it: a lane claim or release
-// in progress would leave the child's copy locked forever. Holding every lock across the
-// fork (registry first, as ~Writer and thread exit take them) gives the child unlocked ones.
-void lock_for_fork() noexcept {
-  g_registry_mutex.lock();
-  for (Writer::State* w : g_writers)
-    if (w != nullptr) w->lanes_mutex.lock();
-}
-void unlock_after_fork() noexcept {
-  for (Writer::State* w : g_writers)
-    if (w != nullptr) w->lanes_mutex.unlock();
-  g_registry_mutex.unlock();
-}
-[[maybe_unused]] const int g_fork_locks_registered = ::pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
-
-void release_lane(Segment& segment, std::uint32_t lane, std::uint64_t owner) noexcept {
-  LaneControl& control = segment.lane(lane);
-  if (control.owner.load(std::memory_order_relaxed) != owner) return;  // not ours any more
-  control.owner_start_time.store(0, std::memory_order_relaxed);
-  control.owner_pid_ns.store(0, std::memory_order_relaxed);
-  // Frees the lane (pairs with the next claimant's acquire CAS). Fails if the reader
-  // already reclaimed it, which is fine.
-  control.owner.compare_exchange_strong(owner, 0, std::memory_order_release, std::memory_order_relaxed);
-}
-
-// One thread's lane for one Writer. Valid while serial and fork generation match.
-struct LaneCache {
-  std::uint64_t serial = 0;
-  std::uint32_t fork_generation = 0;
-  std::uint32_t tid = 0;
-  std::uint32_t lane = 0;
-  bool on_shared = false;
-  std::uint32_t shared_countdown = 0;
-  std::uint64_t next_owner_check = 0;  // ticks: when to re-check that the lane is still ours
-  SpscProducer producer;
-  MpscClaimant me;                      // this thread's identity, stamped on shared-lane claims
-};
-
-// How often (in ticks, ~50-100 ms) a thread re-checks that its lane is still its own.
-constexpr std::uint64_t kOwnerCheckTicks = 1ULL << 27;
+using detail::LaneCache;
 
 // A thread's lanes, one cache per writer slot. Trivially destructible and constant-
-// initialised, so the recording path reads it without a TLS init guard or wrapper call.
-thread_local std::array<LaneCache, kMaxWritersPerProcess> t_lanes{};
-
-// Thread exit: gives back the lanes this thread holds in writers that still exist. Touched
-// only when a thread claims a lane, which registers its destructor for that thread.
-struct ThreadLaneReleaser {
-  ~ThreadLaneReleaser() {
-    std::lock_guard lock(g_registry_mutex);
-    for (std::size_t slot = 0; slot < t_lanes.size(); ++slot) {
-      LaneCache& c = t_lanes[slot];
-      Writer::State* w = g_writers[slot];
-      if (c.serial == 0 || c.on_shared || w == nullptr || w->serial != c.serial || c.fork_generation != fork_generation())
-        continue;
-      release_lane(w->segment, c.lane, make_owner(current_pid(), c.tid));
-      std::lock_guard lanes_lock(w->lanes_mutex);
-      std::erase(w->claimed, c.lane);
-      c.serial = 0;
-    }
-  }
-};
-thread_local ThreadLaneReleaser t_lane_releaser;
-
-// Claims a lane for the calling thread (or settles on the shared lane). Off the hot path:
-// runs on a thread's first record, after fork, and every kReclaimInterval shared records.
-void claim_lane(Writer::State& w, LaneCache& c) noexcept {
-  const std::uint32_t pid = current_pid();
-  const std::uint32_t tid = current_tid();
-  const std::uint32_t generation = fork_generation();
-  if (c.serial == w.serial && c.fork_generation == generation && !c.on_shared) return;
-  const std::uint64_t me = make_owner(pid, tid);
-  const MpscClaimant identity{me, current_thread_start_time(), current_pid_namespace()};
-  const std::uint32_t count = w.segment.geometry().lane_count;
-  for (std::uint32_t k = 0; k < count; ++k) {
-    const std::uint32_t i = (tid + k) % count;
-    LaneControl& lane = w.segment.lane(i);
-    std::uint64_t expected = 0;
-    if (lane.owner.load(std::memory_order_relaxed) != 0) continue;
-    // Acquire: pairs with the previous owner's (or the reader's) release of the lane, so
-    // we see its final tail and head_cache.
-    if (!lane.owner.compare_exchange_strong(expected, me, std::memory_order_acquire, std::memory_order_relaxed)) continue;
-    (void)&t_lane_releaser;  // odr-use: constructs this thread's releaser, so thread exit frees the lane
-    // Who we are, after the claim: a reader that reads 0 here cannot tell, and waits.
-    lane.owner_start_time.store(identity.start_time, std::memory_order_release);
-    lane.owner_pid_ns.store(identity.pid_ns, std::memory_order_release);
-    lane.generation.fetch_add(1, std::memory_order_relaxed);
-    w.segment.header().lane_claims.fetch_add(1, std::memory_order_relaxed);
-    {
-      std::lock_guard lock(w.lanes_mutex);
-      w.claimed.push_back(i);  // capacity reserved at attach: no allocation
-    }
-    c = LaneCache{w.serial, generation, tid, i, false, 0, read_ticks() + kOwnerCheckTicks,
-                  SpscProducer(&lane, w.segment.lane_records(i), w.segment.geometry().lane_capacity), identity};
-    return;
-  }
-  w.segment.header().lane_claim_failures.fetch_add(1, std::memory_order_relaxed);
-  c = LaneCache{w.serial, generation, tid, 0, true, kReclaimInterval, 0, SpscProducer{}, identity};
-}
-
-// Off the hot path, every kOwnerCheckTicks: a lane whose owner word is no longer ours was
-// taken over (freed by a reader that wrongly judged us dead, or scribbled by another
-// writer). Writing on would make two producers of one SPSC lane: move to another, say so.
-void check_lane_owner(Writer::State& w, LaneCache& c, std::uint64_t now_ticks) noexcept {
-  c.next_owner_check = now_ticks + kOwnerCheckTicks;
-  const std::uint64_t me = make_owner(current_pid(), c.tid);
-  if (w.segment.lane(c.lane).owner.load(std::memory_order_relaxed) == me) return;
-  w.segment.header().lanes_lost.fetch_add(1, std::memory_order_relaxed);
-  {
-    std::lock_guard lock(w.lanes_mutex);
-    std::erase(w.claimed, c.lane);
-  }
-  c.serial = 0;
-  claim_lane(w, c);
-}
+// initialised, so the recording path reads it without a TLS init guard or wrapper call; it
+// lives in this file, beside Writer::record, for the same reason (lane_claim.cpp only gets
+// a reference, off the hot path).
+thread_local detail::LaneCaches t_lanes{};
 
 void fill_record(Record& r, std::uint64_t ticks, RecordKind kind, NameId name, double value, Severity severity, NameId aux,
                  NameId bot, std::uint32_t tid, std::uint8_t flags, std::string_view context) noexcept {
@@ -217,15 +67,15 @@ void refuse_foreign_reader(const Segment& segment) {
                                            double value, Severity severity, NameId aux, std::uint8_t flags,
                                            std::string_view context) noexcept {
   if (c.serial != w.serial || c.fork_generation != fork_generation())
-    claim_lane(w, c);
+    claim_lane(w, c, t_lanes);
   else if (!c.on_shared)
-    check_lane_owner(w, c, now);
+    check_lane_owner(w, c, t_lanes, now);
   auto fill = [&](Record& r) noexcept { fill_record(r, now, kind, name, value, severity, aux, w.bot, c.tid, flags, context); };
   if (!c.on_shared) return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
   if (--c.shared_countdown == 0) {
     c.on_shared = false;
     c.serial = 0;
-    claim_lane(w, c);
+    claim_lane(w, c, t_lanes);
     if (!c.on_shared) return c.producer.try_push(fill) ? RecordResult::Recorded : RecordResult::Dropped;
   }
   return w.shared.try_push(fill, c.me) == MpscPush::Committed ? RecordResult::RecordedShared : RecordResult::Dropped;
@@ -245,16 +95,7 @@ Writer Writer::attach(const WriterOptions& options) {
   state->claimed.reserve(state->segment.geometry().lane_count);
   state->bot = state->names.intern(NameKind::Bot, options.bot);
   if (state->bot == kNoName) throw SegmentError("segment '" + options.segment + "': cannot intern bot name '" + options.bot + "' (empty name or name table full)");
-  {
-    std::lock_guard lock(g_registry_mutex);
-    std::size_t slot = 0;
-    while (slot < g_writers.size() && g_writers[slot] != nullptr) ++slot;
-    if (slot == g_writers.size())
-      throw SegmentError("too many telering writers in this process (at most " + std::to_string(kMaxWritersPerProcess) + ")");
-    state->slot = slot;
-    state->serial = g_next_serial++;
-    g_writers[slot] = state.get();
-  }
+  detail::register_writer(*state);
   if (options.sample_memory) state->sampler = std::make_unique<MemorySampler>(options.memory_interval);
   return Writer(std::move(state));
 }
@@ -279,16 +120,7 @@ Writer& Writer::operator=(Writer&& other) noexcept {
 Writer::~Writer() {
   if (!state_) return;
   state_->sampler.reset();
-  std::lock_guard lock(g_registry_mutex);
-  g_writers[state_->slot] = nullptr;
-  std::lock_guard lanes_lock(state_->lanes_mutex);
-  const std::uint32_t pid = current_pid();
-  for (std::uint32_t lane : state_->claimed) {
-    LaneControl& control = state_->segment.lane(lane);
-    const std::uint64_t owner = control.owner.load(std::memory_order_relaxed);
-    if (owner_pid(owner) == pid) release_lane(state_->segment, lane, owner);
-  }
-  state_->claimed.clear();
+  detail::unregister_writer(*state_);
 }
 
 RecordResult Writer::record(RecordKind kind, NameId name, double value, Severity severity, NameId aux, std::uint8_t flags,

@@ -39,7 +39,7 @@
 #include <vector>
 
 #include "aggregate/rolling_window.hpp"
-#include "telering/record.hpp"
+#include "telering/core/record.hpp"
 
 namespace telering::reader {
 

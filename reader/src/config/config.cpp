@@ -12,7 +12,7 @@
 #include <sstream>
 #include <toml++/toml.h>
 
-#include "telering/layout.hpp"
+#include "telering/core/layout.hpp"
 
 namespace telering::reader {
 

@@ -29,14 +29,14 @@
 #include <vector>
 
 #include "evaluate/breaker.hpp"
-#include "telering/clock.hpp"
-#include "telering/command.hpp"
-#include "telering/decision_board.hpp"
-#include "telering/drain.hpp"
-#include "telering/name_table.hpp"
-#include "telering/probe_permits.hpp"
-#include "telering/record.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/command.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/name_table.hpp"
+#include "telering/core/probe_permits.hpp"
+#include "telering/core/record.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::reader {
 

@@ -39,11 +39,11 @@
 #include "evaluate/fleet_limits_reader.hpp"
 #include "evaluate/health.hpp"
 #include "evaluate/recovery.hpp"
-#include "telering/decision_board.hpp"
-#include "telering/drain.hpp"
-#include "telering/name_table.hpp"
-#include "telering/report_page.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/name_table.hpp"
+#include "telering/core/report_page.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::reader {
 

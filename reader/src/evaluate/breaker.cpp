@@ -6,7 +6,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "telering/backoff.hpp"  // detail::backoff_seconds_to_ns / backoff_add_saturating
+#include "telering/core/backoff.hpp"  // detail::backoff_seconds_to_ns / backoff_add_saturating
 
 namespace telering::reader {
 namespace {
@@ -23,17 +23,6 @@ constexpr std::uint64_t kNsPerSecond = 1'000'000'000ULL;
 }
 
 }  // namespace
-
-std::string_view to_string(BreakerState s) noexcept {
-  switch (s) {
-    case BreakerState::Closed: return "CLOSED";
-    case BreakerState::Open: return "OPEN";
-    case BreakerState::HalfOpen: return "HALF_OPEN";
-    case BreakerState::ForcedOpen: return "FORCED_OPEN";
-    case BreakerState::Disabled: return "DISABLED";
-  }
-  return "INVALID";
-}
 
 std::string_view to_string(BreakerRule r) noexcept {
   switch (r) {

@@ -37,7 +37,7 @@
 #include <string_view>
 #include <vector>
 
-#include "telering/layout.hpp"  // BreakerState: its values are the shared-memory contract
+#include "telering/core/layout.hpp"  // BreakerState: its values are the shared-memory contract
 
 namespace telering::reader {
 
@@ -63,7 +63,7 @@ enum class BreakerRule : std::uint8_t {
   Takeover = 11,       // adopt_open(): a new reader took over a previous reader's OPEN
 };
 
-[[nodiscard]] std::string_view to_string(BreakerState s) noexcept;  // "CLOSED", "HALF_OPEN", ...
+using telering::to_string;  // BreakerState: "CLOSED", "HALF_OPEN", ... (telering/core/layout.hpp)
 [[nodiscard]] std::string_view to_string(BreakerRule r) noexcept;   // "failure_rate", ...
 
 struct BreakerConfig {

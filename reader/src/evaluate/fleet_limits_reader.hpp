@@ -1,7 +1,7 @@
-// evaluate/fleet_limits_reader.hpp — the reader's side of the host-wide limits
-// (core fleet_limits.hpp): it configures the shared rate buckets, stretches a bucket while
-// the exchange answers with rate-limit errors, and refills the retry budget from what every
-// bot on the host did.
+// evaluate/fleet_limits_reader.hpp — the reader's side of the host-wide limits (the writer's
+// side: telering/core/fleet_limits_writer.hpp): it configures the shared rate buckets,
+// stretches a bucket while the exchange answers with rate-limit errors, and refills the retry
+// budget from what every bot on the host did.
 //
 // Retry budget: over the last `window`, retries may be at most `ratio` of requests, with a
 // floor of `min_retries` (so a quiet host can still retry). Requests are the CallOutcome
@@ -17,11 +17,11 @@
 #include <string>
 #include <vector>
 
-#include "telering/fleet_limits.hpp"
-#include "telering/name_table.hpp"
+#include "telering/core/fleet_limits_writer.hpp"
+#include "telering/core/name_table.hpp"
 #include "aggregate/rolling_window.hpp"
-#include "telering/record.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/record.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::reader {
 

@@ -8,16 +8,6 @@
 
 namespace telering::reader {
 
-std::string_view to_string(HealthStatus s) noexcept {
-  switch (s) {
-    case HealthStatus::Unknown: return "UNKNOWN";
-    case HealthStatus::Healthy: return "HEALTHY";
-    case HealthStatus::Warning: return "WARNING";
-    case HealthStatus::Critical: return "CRITICAL";
-  }
-  return "INVALID";
-}
-
 namespace {
 
 void validate_band(const ThresholdBand& b, const char* name) {

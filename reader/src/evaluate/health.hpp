@@ -34,7 +34,7 @@
 #include <string_view>
 #include <vector>
 
-#include "telering/layout.hpp"  // HealthStatus: its values are the shared-memory contract
+#include "telering/core/layout.hpp"  // HealthStatus: its values are the shared-memory contract
 #include "aggregate/performance_monitor.hpp"
 
 namespace telering::reader {
@@ -45,7 +45,7 @@ static_assert(static_cast<std::uint8_t>(HealthStatus::Healthy) == 1);
 static_assert(static_cast<std::uint8_t>(HealthStatus::Warning) == 2);
 static_assert(static_cast<std::uint8_t>(HealthStatus::Critical) == 3);
 
-[[nodiscard]] std::string_view to_string(HealthStatus s) noexcept;  // "UNKNOWN", "HEALTHY", ...
+using telering::to_string;  // HealthStatus: "UNKNOWN", "HEALTHY", ... (telering/core/layout.hpp)
 
 // The worse of two statuses: CRITICAL > WARNING > HEALTHY > UNKNOWN.
 [[nodiscard]] constexpr HealthStatus worst(HealthStatus a, HealthStatus b) noexcept {

@@ -2,16 +2,12 @@
 #include "evaluate/health_report_format.hpp"
 
 #include <chrono>
-#include <cinttypes>
 #include <cstdio>
+#include <vector>
 
 namespace telering::reader {
 
 namespace {
-
-constexpr std::string_view kRuleEquals = "============================================================\n";
-constexpr std::string_view kRuleDashes = "------------------------------------------------------------\n";
-static_assert(kRuleEquals.size() == 61 && kRuleDashes.size() == 61, "the seed's rules are 60 wide");
 
 struct UtcParts {
   int year;
@@ -35,18 +31,6 @@ UtcParts utc_parts(std::int64_t wall_ns) {
           static_cast<unsigned>(tod.subseconds().count())};
 }
 
-void append_fixed(std::string& out, const char* format, double value) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, value);
-  out += buf;
-}
-
-void append_count(std::string& out, std::uint64_t value) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%" PRIu64, value);
-  out += buf;
-}
-
 }  // namespace
 
 std::string format_utc_seconds(std::int64_t wall_ns) {
@@ -65,50 +49,14 @@ std::string format_utc_iso8601(std::int64_t wall_ns) {
   return buf;
 }
 
-std::string_view status_icon(HealthStatus s) noexcept {
-  switch (s) {
-    case HealthStatus::Healthy: return "\u2705";               // ✅
-    case HealthStatus::Warning: return "\u26A0\uFE0F";         // ⚠️ (with emoji presentation selector)
-    case HealthStatus::Critical: return "\u274C";              // ❌
-    case HealthStatus::Unknown: break;
-  }
-  return "\u2754";  // ❔
-}
-
 std::string format_health_summary(const HealthReport& report) {
-  std::string out;
-  out.reserve(1024);
-  out += kRuleEquals;
-  out += "BOT HEALTH CHECK SUMMARY\n";
-  out += kRuleEquals;
-  out += "Timestamp: ";
-  out += format_utc_seconds(report.timestamp_wall_ns);
-  out += "\nOverall Status: ";
-  out += to_string(report.overall_status);
-  out += "\n\nComponent Health:\n";
-  out += kRuleDashes;
-  for (const ComponentHealth& c : report.components) {
-    out += status_icon(c.status);
-    out += ' ';
-    out += c.name;
-    out += ": ";
-    out += to_string(c.status);
-    out += "\n   ";
-    out += c.message;
-    out += '\n';
-  }
+  std::vector<SummaryComponent> components;
+  components.reserve(report.components.size());
+  for (const ComponentHealth& c : report.components) components.push_back(SummaryComponent{c.name, c.status, c.message});
+  const std::string timestamp = format_utc_seconds(report.timestamp_wall_ns);
   const HealthMetrics& k = report.metrics;
-  out += "\nKey Metrics:\n";
-  out += kRuleDashes;
-  append_fixed(out, "  Avg Scan Time: %.2fs\n", k.avg_scan_time_s);
-  append_fixed(out, "  Memory Usage: %.1fMB\n", k.memory_mb);
-  out += "  Errors: ";
-  append_count(out, k.errors);
-  out += "\n  Warnings: ";
-  append_count(out, k.warnings);
-  out += '\n';
-  out += kRuleEquals;
-  return out;
+  return format_summary_text(SummaryText{timestamp, report.overall_status, components, k.avg_scan_time_s, k.memory_mb,
+                                         k.errors, k.warnings});
 }
 
 nlohmann::json health_report_to_json(const HealthReport& report) {

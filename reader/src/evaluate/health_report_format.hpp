@@ -1,11 +1,9 @@
 // evaluate/health_report_format.hpp — the health report and error statistics for
 // people (the seed's summary text) and for programs (JSON).
 //
-// format_health_summary() reproduces the seed's "Monitoring Dashboard" block line for line:
-// '=' rules of 60, "Timestamp: YYYY-MM-DD HH:MM:SS" in UTC, one "<icon> name: STATUS" line
-// per component (✅ HEALTHY, ⚠️ WARNING, ❌ CRITICAL, ❔ UNKNOWN) followed by its message
-// indented three spaces, then Key Metrics. Every line ends in '\n', the last one included.
-// "Errors" / "Warnings" are the counts within the monitor's error window (what is graded).
+// format_health_summary() is the seed's "Monitoring Dashboard" block (health_summary_text.hpp,
+// the one formatter of it) with "Timestamp: YYYY-MM-DD HH:MM:SS" in UTC. "Errors" /
+// "Warnings" are the counts within the monitor's error window (what is graded).
 //
 // JSON schema (stable; keys are only ever added). health_report_to_json():
 //   { "timestamp":      "2025-10-26T14:30:00.000Z",   // UTC, millisecond precision
@@ -37,6 +35,7 @@
 
 #include "aggregate/error_log.hpp"
 #include "evaluate/health.hpp"
+#include "evaluate/health_summary_text.hpp"  // status_icon
 
 namespace telering::reader {
 
@@ -52,8 +51,5 @@ namespace telering::reader {
 [[nodiscard]] std::string format_utc_seconds(std::int64_t wall_ns);
 // "2025-10-26T14:30:00.000Z" (UTC, milliseconds truncated toward the past).
 [[nodiscard]] std::string format_utc_iso8601(std::int64_t wall_ns);
-
-// "✅", "⚠️", "❌", "❔".
-[[nodiscard]] std::string_view status_icon(HealthStatus s) noexcept;
 
 }  // namespace telering::reader

@@ -21,18 +21,6 @@ namespace {
 
 }  // namespace
 
-std::string_view to_string(RecoveryAction a) noexcept {
-  switch (a) {
-    case RecoveryAction::None: return "none";
-    case RecoveryAction::Retry: return "retry";
-    case RecoveryAction::Backoff: return "backoff";
-    case RecoveryAction::Reset: return "reset";
-    case RecoveryAction::Alert: return "alert";
-    case RecoveryAction::Shutdown: return "shutdown";
-  }
-  return "invalid";
-}
-
 std::vector<RecoveryStrategy> RecoveryEngine::built_in_strategies() {
   std::vector<RecoveryStrategy> v;
   RecoveryStrategy rate_limit;

@@ -43,9 +43,9 @@
 #include <utility>
 #include <vector>
 
-#include "telering/backoff.hpp"
-#include "telering/layout.hpp"  // RecoveryAction
-#include "telering/record.hpp"  // Severity
+#include "telering/core/backoff.hpp"
+#include "telering/core/layout.hpp"  // RecoveryAction
+#include "telering/core/record.hpp"  // Severity
 
 namespace telering::reader {
 
@@ -58,7 +58,7 @@ struct SnapshotAccess;  // state/snapshot_codecs.hpp: saves and restores the pri
 using telering::RecoveryAction;
 using telering::kMaxRecoveryAction;
 
-[[nodiscard]] std::string_view to_string(RecoveryAction a) noexcept;  // "none", "retry", ... (the seed's values)
+using telering::to_string;  // RecoveryAction: "none", "retry", ... (telering/core/layout.hpp)
 
 struct RecoveryStrategy {
   std::string error_type;

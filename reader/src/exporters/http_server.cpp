@@ -17,7 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 
 namespace telering::reader {
 

@@ -11,8 +11,8 @@
 #include <charconv>
 #include <sstream>
 
-#include "telering/clock.hpp"
-#include "telering/report_page.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/report_page.hpp"
 #include "exporters/alert_sender.hpp"
 #include "ingress/alertmanager_webhook.hpp"
 #include "evaluate/breaker.hpp"

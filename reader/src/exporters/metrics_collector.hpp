@@ -25,9 +25,9 @@
 #include <prometheus/registry.h>
 
 #include "exporters/series_cap.hpp"
-#include "telering/drain.hpp"
-#include "telering/record.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/record.hpp"
+#include "telering/core/segment.hpp"
 
 namespace prometheus {
 class Counter;

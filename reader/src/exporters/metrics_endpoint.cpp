@@ -12,8 +12,8 @@
 #include <sstream>
 
 #include "ingress/alertmanager_webhook.hpp"
-#include "telering/clock.hpp"
-#include "telering/report_page.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/report_page.hpp"
 
 namespace telering::reader {
 

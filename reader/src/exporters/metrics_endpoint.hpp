@@ -41,7 +41,7 @@
 
 #include "exporters/http_server.hpp"
 #include "exporters/metrics_collector.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::reader {
 

@@ -6,7 +6,7 @@
 
 #include <cstdio>
 
-#include "telering/process_info.hpp"
+#include "telering/core/process_info.hpp"
 #include "exporters/alert_sender.hpp"
 #include "ingress/alertmanager_webhook.hpp"
 #include "evaluate/health_report_format.hpp"

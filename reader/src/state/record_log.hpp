@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "telering/clock.hpp"
-#include "telering/layout.hpp"
-#include "telering/name_table.hpp"
-#include "telering/record.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/name_table.hpp"
+#include "telering/core/record.hpp"
 
 namespace telering::reader {
 

@@ -20,8 +20,8 @@
 #include "aggregate/rolling_window.hpp"
 #include "common/fnv1a.hpp"
 #include "evaluate/health_report_format.hpp"
-#include "telering/backoff.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/backoff.hpp"
+#include "telering/core/clock.hpp"
 
 namespace telering::reader {
 

@@ -13,7 +13,7 @@
 
 #include "dashboard/dashboard_collector.hpp"
 #include "dashboard/dashboard_hub.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "tools/command_line.hpp"
 #include "exporters/alert_sender.hpp"
 #include "ingress/alertmanager_webhook.hpp"
@@ -21,7 +21,7 @@
 #include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
 #include "loop/stop_signals.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace {
 

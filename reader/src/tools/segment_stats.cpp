@@ -8,9 +8,9 @@
 #include <cstdio>
 #include <ctime>
 
-#include "telering/clock.hpp"
-#include "telering/decision_board.hpp"
-#include "telering/process_info.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/process_info.hpp"
 #include "evaluate/breaker.hpp"
 #include "evaluate/health.hpp"
 #include "evaluate/recovery.hpp"

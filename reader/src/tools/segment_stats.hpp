@@ -24,9 +24,9 @@
 #include <string>
 #include <vector>
 
-#include "telering/layout.hpp"
-#include "telering/name_table.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/name_table.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::reader {
 

@@ -26,8 +26,8 @@
 #include <thread>
 #include <type_traits>
 
-#include "telering/backoff.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/backoff.hpp"
+#include "telering/core/clock.hpp"
 #include "telering/writer.hpp"
 
 namespace telering {

@@ -27,13 +27,13 @@
 #include <string>
 #include <string_view>
 
-#include "telering/command.hpp"
-#include "telering/decision_board.hpp"
-#include "telering/fleet_limits.hpp"
-#include "telering/layout.hpp"
-#include "telering/name_table.hpp"
-#include "telering/record.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/command.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/fleet_limits_writer.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/name_table.hpp"
+#include "telering/core/record.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering {
 
@@ -178,7 +178,7 @@ class Writer {
   // HEALTHY/WARNING/CRITICAL from the reader, or UNKNOWN when its heartbeat is stale.
   [[nodiscard]] HealthStatus overall_health() const noexcept;
 
-  // Host-wide limits (fleet_limits.hpp): a rate limiter the reader configured for `group`
+  // Host-wide limits (core/fleet_limits_writer.hpp): a rate limiter the reader configured for `group`
   // (Unconfigured when it has none), and the retry budget. One CAS per acquire.
   [[nodiscard]] RateLimiter rate_limiter(std::string_view group) noexcept;
   [[nodiscard]] RetryBudget retry_budget() const noexcept;
@@ -187,7 +187,7 @@ class Writer {
   [[nodiscard]] Segment& segment() const noexcept;
   [[nodiscard]] NameTable& names() const noexcept;
 
-  struct State;  // defined in writer.cpp; public only so the thread-local lane cache can name it
+  struct State;  // defined in writer/src/lane_claim.hpp; public only so the lane protocol can name it
 
  private:
   explicit Writer(std::unique_ptr<State> state) noexcept;

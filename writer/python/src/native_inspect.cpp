@@ -3,8 +3,8 @@
 #include <string>
 
 #include "native.hpp"
-#include "telering/clock.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering::python {
 namespace {

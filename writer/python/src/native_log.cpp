@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "native.hpp"
-#include "telering/process_info.hpp"
+#include "telering/core/process_info.hpp"
 
 namespace telering::python {
 namespace {

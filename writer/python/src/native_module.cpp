@@ -4,9 +4,12 @@
 #include <cstdarg>
 #include <cstring>
 #include <ctime>
+#include <string>
+#include <vector>
 
+#include "evaluate/health_summary_text.hpp"
 #include "native.hpp"
-#include "telering/clock.hpp"
+#include "telering/core/clock.hpp"
 #include "telering/telering_writer.h"
 
 namespace telering::python {
@@ -236,6 +239,51 @@ PyObject* set_severities(PyObject*, PyObject* enum_type) {
 
 PyObject* py_monotonic_ns(PyObject*, PyObject*) { return PyLong_FromUnsignedLongLong(telering::monotonic_ns()); }
 
+// A HEALTH_STATUS_NAMES string back to its value; any other text is UNKNOWN.
+HealthStatus status_of(PyObject* text) {
+  Py_ssize_t n = 0;
+  const char* s = PyUnicode_Check(text) ? PyUnicode_AsUTF8AndSize(text, &n) : nullptr;
+  if (s == nullptr) {
+    PyErr_Clear();
+    return HealthStatus::Unknown;
+  }
+  for (unsigned i = 0; i <= TELERING_HEALTH_CRITICAL; ++i)
+    if (to_string(static_cast<HealthStatus>(i)) == std::string_view(s, static_cast<std::size_t>(n)))
+      return static_cast<HealthStatus>(i);
+  return HealthStatus::Unknown;
+}
+
+// format_health_summary(timestamp, overall, checks, avg_scan_time, memory_mb, errors, warnings):
+// the seed's summary block from the reader's one formatter (reader/src/evaluate/
+// health_summary_text.cpp, compiled into this module). checks: (name, status, message) tuples.
+PyObject* format_health_summary(PyObject*, PyObject* args) {
+  const char* timestamp = nullptr;
+  PyObject* overall = nullptr;
+  PyObject* checks = nullptr;
+  double avg_scan = 0, memory_mb = 0;
+  unsigned long long errors = 0, warnings = 0;
+  if (!PyArg_ParseTuple(args, "sOOddKK", &timestamp, &overall, &checks, &avg_scan, &memory_mb, &errors, &warnings))
+    return nullptr;
+  PyObject* seq = PySequence_Fast(checks, "checks must be a sequence of (name, status, message)");
+  if (seq == nullptr) return nullptr;
+  std::vector<reader::SummaryComponent> components;
+  const Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
+  for (Py_ssize_t i = 0; i < count; ++i) {
+    const char* name = nullptr;
+    PyObject* status = nullptr;
+    const char* message = nullptr;
+    if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "sOs", &name, &status, &message)) {
+      Py_DECREF(seq);
+      return nullptr;
+    }
+    components.push_back(reader::SummaryComponent{name, status_of(status), message});
+  }
+  const std::string text = reader::format_summary_text(reader::SummaryText{
+      timestamp, status_of(overall), components, avg_scan, memory_mb, errors, warnings});
+  Py_DECREF(seq);  // after the formatting: the components' texts point into its items
+  return PyUnicode_FromStringAndSize(text.data(), static_cast<Py_ssize_t>(text.size()));
+}
+
 PyMethodDef kModuleMethods[] = {
     {"_set_current", set_current, METH_O, PyDoc_STR("_set_current(writer) -> None: the process-wide Writer (or None).")},
     {"_get_current", get_current, METH_NOARGS, PyDoc_STR("_get_current() -> Writer | None: the process-wide Writer.")},
@@ -245,6 +293,9 @@ PyMethodDef kModuleMethods[] = {
      PyDoc_STR("_set_severities(ErrorSeverity) -> None: the enum whose members record_error accepts.")},
     {"monotonic_ns", py_monotonic_ns, METH_NOARGS,
      PyDoc_STR("monotonic_ns() -> int: CLOCK_MONOTONIC in ns, the clock of backoff deadlines.")},
+    {"format_health_summary", format_health_summary, METH_VARARGS,
+     PyDoc_STR("format_health_summary(timestamp, overall, checks, avg_scan_time, memory_mb, errors, warnings) -> str: "
+               "the seed's summary block (the reader's formatter); checks are (name, status, message).")},
     {nullptr, nullptr, 0, nullptr},
 };
 
@@ -280,6 +331,26 @@ int add_constants(PyObject* m) {
   };
   for (const Constant& c : kConstants)
     if (PyModule_AddIntConstant(m, c.name, c.value) < 0) return -1;
+  // The names of board values, indexed by value (to_string in telering/core/layout.hpp):
+  // telering.HealthStatus and telering.RecoveryAction take theirs from here.
+  const auto names = [m](const char* tuple_name, unsigned count, auto name_of) {
+    PyObject* t = PyTuple_New(count);
+    if (t == nullptr) return -1;
+    for (unsigned i = 0; i < count; ++i) {
+      const std::string_view n = name_of(i);
+      PyObject* s = PyUnicode_FromStringAndSize(n.data(), static_cast<Py_ssize_t>(n.size()));
+      if (s == nullptr) {
+        Py_DECREF(t);
+        return -1;
+      }
+      PyTuple_SET_ITEM(t, i, s);
+    }
+    return PyModule_AddObject(m, tuple_name, t) < 0 ? (Py_DECREF(t), -1) : 0;
+  };
+  if (names("BREAKER_STATE_NAMES", kMaxBreakerState + 1, [](unsigned i) { return to_string(static_cast<BreakerState>(i)); }) < 0 ||
+      names("HEALTH_STATUS_NAMES", TELERING_HEALTH_CRITICAL + 1, [](unsigned i) { return to_string(static_cast<HealthStatus>(i)); }) < 0 ||
+      names("RECOVERY_ACTION_NAMES", kMaxRecoveryAction + 1, [](unsigned i) { return to_string(static_cast<RecoveryAction>(i)); }) < 0)
+    return -1;
   return PyModule_AddStringConstant(m, "VERSION", TELERING_VERSION_STRING);
 }
 

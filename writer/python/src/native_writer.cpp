@@ -2,6 +2,7 @@
 //
 // The low-level API (C status codes, host-wide decisions, commands, the reader's report).
 // The seed's classes record through it; a bot may also use it directly.
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <new>
@@ -9,8 +10,8 @@
 #include <thread>
 
 #include "native.hpp"
-#include "telering/clock.hpp"
-#include "telering/report_page.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/report_page.hpp"
 #include "telering/telering_writer.h"
 
 namespace telering::python {
@@ -26,12 +27,20 @@ namespace {
 
 using Self = WriterObject;
 
-const char* const kBreakerNames[] = {"CLOSED", "OPEN", "HALF_OPEN", "FORCED_OPEN", "DISABLED"};
-const char* const kHealthNames[] = {"UNKNOWN", "HEALTHY", "WARNING", "CRITICAL"};
-const char* const kActionNames[] = {"NONE", "RETRY", "BACKOFF", "RESET", "ALERT", "SHUTDOWN"};
-static_assert(sizeof kBreakerNames / sizeof *kBreakerNames == kMaxBreakerState + 1);
-static_assert(sizeof kActionNames / sizeof *kActionNames == kMaxRecoveryAction + 1);
-static_assert(sizeof kHealthNames / sizeof *kHealthNames == TELERING_HEALTH_CRITICAL + 1);
+// Names of board values: to_string (telering/core/layout.hpp), the one definition. A value
+// out of range (a corrupt entry) is shown as "INVALID" (breaker, action) or "UNKNOWN" (health).
+std::string breaker_name(unsigned b) {
+  return std::string(b <= kMaxBreakerState ? to_string(static_cast<BreakerState>(b)) : "INVALID");
+}
+std::string health_name(unsigned h) {
+  return std::string(h <= TELERING_HEALTH_CRITICAL ? to_string(static_cast<HealthStatus>(h)) : "UNKNOWN");
+}
+// decision()'s last_action is upper case ("RETRY"), the enum's name in the C header.
+std::string action_name(unsigned a) {
+  std::string out(a <= kMaxRecoveryAction ? to_string(static_cast<RecoveryAction>(a)) : "invalid");
+  for (char& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
 
 Writer* live(Self* self) {
   if (self->native != nullptr) [[likely]] return self->native;
@@ -321,7 +330,7 @@ PyObject* writer_breaker_state(Self* self, PyObject* component) {
   const long id = known(self, NameKind::Component, component);
   if (id < 0) return nullptr;
   const auto s = id == 0 ? 0u : static_cast<unsigned>(w->board().breaker_state(static_cast<NameId>(id)));
-  return PyUnicode_FromString(s <= kMaxBreakerState ? kBreakerNames[s] : "INVALID");
+  return PyUnicode_FromString(breaker_name(s).c_str());
 }
 
 PyObject* writer_in_backoff(Self* self, PyObject* error_type) {
@@ -380,7 +389,7 @@ PyObject* writer_overall_health(Self* self, PyObject*) {
   Writer* w = live(self);
   if (w == nullptr) return nullptr;
   const auto h = static_cast<unsigned>(w->overall_health());
-  return PyUnicode_FromString(h <= TELERING_HEALTH_CRITICAL ? kHealthNames[h] : "UNKNOWN");
+  return PyUnicode_FromString(health_name(h).c_str());
 }
 
 PyObject* writer_decision(Self* self, PyObject* const* args, Py_ssize_t nargs) {
@@ -398,9 +407,8 @@ PyObject* writer_decision(Self* self, PyObject* const* args, Py_ssize_t nargs) {
   const unsigned b = static_cast<unsigned>(s.breaker_state), h = static_cast<unsigned>(s.health),
                  a = static_cast<unsigned>(s.last_action);
   return Py_BuildValue("{s:s,s:s,s:s,s:I,s:K,s:K,s:K,s:O}", "breaker_state",
-                       b <= kMaxBreakerState ? kBreakerNames[b] : "INVALID", "health",
-                       h <= TELERING_HEALTH_CRITICAL ? kHealthNames[h] : "UNKNOWN", "last_action",
-                       a <= kMaxRecoveryAction ? kActionNames[a] : "INVALID", "retry_permits", s.retry_permits,
+                       breaker_name(b).c_str(), "health", health_name(h).c_str(), "last_action",
+                       action_name(a).c_str(), "retry_permits", s.retry_permits,
                        "backoff_until_ns", static_cast<unsigned long long>(s.backoff_until_ns), "reset_epoch",
                        static_cast<unsigned long long>(s.reset_epoch), "decision_seq",
                        static_cast<unsigned long long>(s.decision_seq), "consistent", s.consistent ? Py_True : Py_False);

@@ -2,7 +2,7 @@
 
 from collections import deque
 from datetime import datetime
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 VERSION: str
 C_ABI_VERSION: int
@@ -37,6 +37,10 @@ HEALTH_UNKNOWN: int
 HEALTH_HEALTHY: int
 HEALTH_WARNING: int
 HEALTH_CRITICAL: int
+# Names of board values, indexed by value (to_string in telering/core/layout.hpp).
+BREAKER_STATE_NAMES: Tuple[str, ...]
+HEALTH_STATUS_NAMES: Tuple[str, ...]
+RECOVERY_ACTION_NAMES: Tuple[str, ...]
 NAME_BOT: int
 NAME_COMPONENT: int
 NAME_ERROR_TYPE: int
@@ -141,6 +145,8 @@ class ErrorRecoveryManager:
 
 def inspect_segment(segment: str, *, trust_other_owner: bool = ...) -> Dict[str, Any]: ...
 def monotonic_ns() -> int: ...
+def format_health_summary(timestamp: str, overall: str, checks: Sequence[Tuple[str, str, str]], avg_scan_time: float,
+                          memory_mb: float, errors: int, warnings: int) -> str: ...
 def _set_current(writer: Optional[Writer]) -> None: ...
 def _get_current() -> Optional[Writer]: ...
 def _set_resolver(fn: Callable[[], None]) -> None: ...

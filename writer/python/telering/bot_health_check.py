@@ -34,12 +34,13 @@ def _set_default_logger(bot_logger: Optional[logging.Logger]) -> None:
 
 
 class HealthStatus:
-    """Health status levels (the seed's string constants)."""
+    """Health status levels (the seed's string constants), named by the native module, which
+    takes them from the C++ enum's one definition (telering/core/layout.hpp)."""
 
-    HEALTHY = "HEALTHY"
-    WARNING = "WARNING"
-    CRITICAL = "CRITICAL"
-    UNKNOWN = "UNKNOWN"
+    HEALTHY = _native.HEALTH_STATUS_NAMES[_native.HEALTH_HEALTHY]
+    WARNING = _native.HEALTH_STATUS_NAMES[_native.HEALTH_WARNING]
+    CRITICAL = _native.HEALTH_STATUS_NAMES[_native.HEALTH_CRITICAL]
+    UNKNOWN = _native.HEALTH_STATUS_NAMES[_native.HEALTH_UNKNOWN]
 
 
 class PerformanceMonitor(_native.PerformanceMonitor):
@@ -71,9 +72,6 @@ class PerformanceMonitor(_native.PerformanceMonitor):
             "warning_count": self.warning_count,
             "last_error_time": self.last_error_time,
         }
-
-
-_ICONS = {HealthStatus.HEALTHY: "✅", HealthStatus.WARNING: "⚠️"}
 
 
 class BotHealthCheck:
@@ -170,20 +168,14 @@ class BotHealthCheck:
         """The seed's 'BOT HEALTH CHECK SUMMARY' text for a fresh run_full_health_check()
         (timestamp in local time)."""
         report = self.run_full_health_check()
-        lines = ["=" * 60, "BOT HEALTH CHECK SUMMARY", "=" * 60,
-                 f"Timestamp: {report['timestamp'].strftime('%Y-%m-%d %H:%M:%S')}",
-                 f"Overall Status: {report['overall_status']}", "", "Component Health:", "-" * 60]
-        for component, (status, message) in report["checks"].items():
-            lines.append(f"{_ICONS.get(status, '❌')} {component}: {status}")
-            lines.append(f"   {message}")
-        lines.extend(["", "Key Metrics:", "-" * 60])
         metrics = report["metrics"]
-        lines.append(f"  Avg Scan Time: {metrics['avg_scan_time']:.2f}s")
-        lines.append(f"  Memory Usage: {metrics['current_memory_mb']:.1f}MB")
-        lines.append(f"  Errors: {metrics['error_count']}")
-        lines.append(f"  Warnings: {metrics['warning_count']}")
-        lines.append("=" * 60)
-        return "\n".join(lines)
+        # The reader's formatter (one definition of the block); its last line ends in a
+        # newline, the seed's text does not.
+        text = _native.format_health_summary(
+            report["timestamp"].strftime("%Y-%m-%d %H:%M:%S"), report["overall_status"],
+            [(component, status, message) for component, (status, message) in report["checks"].items()],
+            metrics["avg_scan_time"], metrics["current_memory_mb"], metrics["error_count"], metrics["warning_count"])
+        return text[:-1]
 
     def log_health_status(self) -> None:
         """Logs get_health_summary() at INFO to this instance's logger (the bot's, when

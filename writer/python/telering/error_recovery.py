@@ -47,19 +47,19 @@ class ErrorSeverity(Enum):
 
 
 class RecoveryAction(Enum):
-    """Recovery action types (the seed's values)."""
+    """Recovery action types (the seed's values), named by the native module, which takes
+    them from the C++ enum's one definition (telering/core/layout.hpp)."""
 
-    RETRY = "retry"
-    BACKOFF = "backoff"
-    RESET = "reset"
-    ALERT = "alert"
-    SHUTDOWN = "shutdown"
+    RETRY = _native.RECOVERY_ACTION_NAMES[_native.ACTION_RETRY]
+    BACKOFF = _native.RECOVERY_ACTION_NAMES[_native.ACTION_BACKOFF]
+    RESET = _native.RECOVERY_ACTION_NAMES[_native.ACTION_RESET]
+    ALERT = _native.RECOVERY_ACTION_NAMES[_native.ACTION_ALERT]
+    SHUTDOWN = _native.RECOVERY_ACTION_NAMES[_native.ACTION_SHUTDOWN]
 
 
 _native._set_severities(ErrorSeverity)
-_ACTION_CODE = {RecoveryAction.RETRY: _native.ACTION_RETRY, RecoveryAction.BACKOFF: _native.ACTION_BACKOFF,
-                RecoveryAction.RESET: _native.ACTION_RESET, RecoveryAction.ALERT: _native.ACTION_ALERT,
-                RecoveryAction.SHUTDOWN: _native.ACTION_SHUTDOWN}
+# Each action's value in the C header: the index of its name.
+_ACTION_CODE = {action: _native.RECOVERY_ACTION_NAMES.index(action.value) for action in RecoveryAction}
 
 
 class ErrorRecoveryManager(_native.ErrorRecoveryManager):

@@ -1,4 +1,4 @@
-// telering/layout.hpp — the one definition of the shared-memory segment.
+// telering/core/layout.hpp — the one definition of the shared-memory segment.
 //
 //  offset 0                       SegmentHeader (one 4 KiB page)
 //    line 0  identity: magic, layout version, record size, geometry, section offsets,
@@ -26,10 +26,11 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
 #include <type_traits>
 
-#include "telering/clock.hpp"
-#include "telering/record.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/record.hpp"
 
 namespace telering {
 
@@ -234,6 +235,41 @@ inline constexpr std::uint8_t kMaxRecoveryAction = 5;
 // Health of a component or of a bot, worst wins. Unknown: no live reader or no data.
 enum class HealthStatus : std::uint8_t { Unknown = 0, Healthy = 1, Warning = 2, Critical = 3 };
 
+// The names of these values, the one definition: the reader's reports, logs and metrics, the
+// C ABI's users and the Python module (telering._native's *_NAMES) all show these.
+[[nodiscard]] constexpr std::string_view to_string(BreakerState s) noexcept {
+  switch (s) {
+    case BreakerState::Closed: return "CLOSED";
+    case BreakerState::Open: return "OPEN";
+    case BreakerState::HalfOpen: return "HALF_OPEN";
+    case BreakerState::ForcedOpen: return "FORCED_OPEN";
+    case BreakerState::Disabled: return "DISABLED";
+  }
+  return "INVALID";
+}
+// The seed's RecoveryAction values ("retry", ...).
+[[nodiscard]] constexpr std::string_view to_string(RecoveryAction a) noexcept {
+  switch (a) {
+    case RecoveryAction::None: return "none";
+    case RecoveryAction::Retry: return "retry";
+    case RecoveryAction::Backoff: return "backoff";
+    case RecoveryAction::Reset: return "reset";
+    case RecoveryAction::Alert: return "alert";
+    case RecoveryAction::Shutdown: return "shutdown";
+  }
+  return "invalid";
+}
+// The seed's HealthStatus strings.
+[[nodiscard]] constexpr std::string_view to_string(HealthStatus s) noexcept {
+  switch (s) {
+    case HealthStatus::Unknown: return "UNKNOWN";
+    case HealthStatus::Healthy: return "HEALTHY";
+    case HealthStatus::Warning: return "WARNING";
+    case HealthStatus::Critical: return "CRITICAL";
+  }
+  return "INVALID";
+}
+
 inline constexpr std::uint32_t kCommandAckSlots = 256;
 
 // Decision board, written only by the reader. Writers read single words with acquire loads
@@ -288,7 +324,7 @@ struct ReportPageHeader {
 };
 static_assert(sizeof(ReportPageHeader) == kCacheLine);
 
-// Host-wide resources every bot shares (fleet_limits.hpp): a retry budget and rate buckets.
+// Host-wide resources every bot shares (fleet_limits_writer.hpp): a retry budget and rate buckets.
 //
 // Retry budget: the reader refills `tokens` every interval from what it saw (retries may be
 // at most a fraction of requests, with a floor); a writer takes one token with a CAS before

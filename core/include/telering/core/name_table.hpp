@@ -1,4 +1,4 @@
-// telering/name_table.hpp — interning names (bots, components, error types, endpoints,
+// telering/core/name_table.hpp — interning names (bots, components, error types, endpoints,
 // metrics) into small ids shared by every process attached to a segment.
 //
 // An open-addressing hash table in shared memory; the id of a name is its slot index, so
@@ -27,8 +27,8 @@
 #include <string_view>
 #include <thread>
 
-#include "telering/layout.hpp"
-#include "telering/utf8_clip.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/utf8_clip.hpp"
 
 namespace telering {
 

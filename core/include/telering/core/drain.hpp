@@ -1,4 +1,4 @@
-// telering/drain.hpp — the consumer side of a segment: every lane, every record, validated.
+// telering/core/drain.hpp — the consumer side of a segment: every lane, every record, validated.
 //
 // Drainer is what the reader's loop (and tests) call: poll(handler, max_records) visits the
 // SPSC lanes round-robin and the shared lane, copies each committed record out of shared
@@ -14,12 +14,12 @@
 #include <cstdint>
 #include <vector>
 
-#include "telering/layout.hpp"
-#include "telering/process_info.hpp"
-#include "telering/record.hpp"
-#include "telering/ring_mpsc.hpp"
-#include "telering/ring_spsc.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/process_info.hpp"
+#include "telering/core/record.hpp"
+#include "telering/core/ring_mpsc.hpp"
+#include "telering/core/ring_spsc.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering {
 

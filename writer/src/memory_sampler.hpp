@@ -1,4 +1,4 @@
-// telering/memory_sampler.hpp — the bot's resident set size, sampled off the hot path.
+// writer/src/memory_sampler.hpp — the bot's resident set size, sampled off the hot path.
 //
 // The seed's update_memory_usage() calls psutil on the caller's thread. Here a background
 // thread reads /proc/self/statm every interval and stores the RSS in an atomic, so

@@ -1,4 +1,4 @@
-// telering/utf8_clip.hpp — cutting text to a byte budget without splitting a character.
+// telering/core/utf8_clip.hpp — cutting text to a byte budget without splitting a character.
 //
 // Names (52 bytes) and record contexts (34 bytes) are stored in fixed fields of shared
 // memory. Cut blindly, a multibyte UTF-8 character at the edge leaves a lead byte without

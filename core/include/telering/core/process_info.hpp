@@ -1,4 +1,4 @@
-// telering/process_info.hpp — who owns a lane, and whether that owner is still alive.
+// telering/core/process_info.hpp — who owns a lane, and whether that owner is still alive.
 //
 // A pid alone is not an identity: pids and tids are reused. An owner is (pid, tid) plus the
 // start time of that thread (field 22 of /proc/<pid>/task/<tid>/stat, clock ticks since

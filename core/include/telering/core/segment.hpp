@@ -1,4 +1,4 @@
-// telering/segment.hpp — opening, creating and validating the shared-memory segment.
+// telering/core/segment.hpp — opening, creating and validating the shared-memory segment.
 //
 // Writers and the reader both call Segment::open_or_create, so start order does not matter.
 // The creator sizes and zeroes the segment, writes the header and publishes the ready word
@@ -17,7 +17,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "telering/layout.hpp"
+#include "telering/core/layout.hpp"
 
 namespace telering {
 

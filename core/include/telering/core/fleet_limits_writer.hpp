@@ -1,5 +1,7 @@
-// telering/fleet_limits.hpp — limits shared by every bot and thread on the host: a retry
-// budget and rate limiters matched to an exchange's API quota.
+// telering/core/fleet_limits_writer.hpp — limits shared by every bot and thread on the host: a
+// retry budget and rate limiters matched to an exchange's API quota. The writer's side: what a
+// bot takes (one CAS); the reader's side, which configures and refills them, is
+// reader/src/evaluate/fleet_limits_reader.hpp.
 //
 // Per-process resilience libraries cannot do this: their state lives in one process. Here it
 // lives in the segment (layout.hpp: FleetHeader, RateBucket), the reader configures and
@@ -20,9 +22,9 @@
 #include <atomic>
 #include <cstdint>
 
-#include "telering/clock.hpp"
-#include "telering/layout.hpp"
-#include "telering/name_table.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/name_table.hpp"
 
 namespace telering {
 

@@ -1,4 +1,4 @@
-// telering/ring_mpsc.hpp — the shared lane for threads that find no free SPSC lane.
+// telering/core/ring_mpsc.hpp — the shared lane for threads that find no free SPSC lane.
 //
 // A bounded multi-producer queue with one control line per slot (Vyukov's sequence word,
 // plus who claimed the slot and a check word over its record). For position pos in slot
@@ -45,9 +45,9 @@
 #include <cstring>
 #include <vector>
 
-#include "telering/layout.hpp"
-#include "telering/process_info.hpp"
-#include "telering/record.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/process_info.hpp"
+#include "telering/core/record.hpp"
 
 namespace telering {
 

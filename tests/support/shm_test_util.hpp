@@ -1,5 +1,5 @@
-// Test utilities for the cross-process and stress suites: a unique segment name removed
-// from /dev/shm however the test ends, the replayable seed, a deadline poller, and a child
+// Test utilities for the cross-process and stress suites (their segments are
+// support/unique_segment.hpp's UniqueSegment): the replayable seed, a deadline poller, and a child
 // process (fork + exec) whose stdin/stdout are pipes and which is killed and reaped if the
 // test ends while it still runs.
 #pragma once
@@ -28,36 +28,10 @@
 #include <thread>
 #include <vector>
 
-#include "telering/segment.hpp"
+#include "unique_segment.hpp"  // UniqueSegment
+#include "telering/core/segment.hpp"
 
 namespace telering::test {
-
-// A shm name unique to this process and test; /dev/shm/<name> is removed on construction
-// (a leftover of a crashed run) and on destruction, so an ASSERT that returns early or a
-// thrown exception still cleans up. Declare it before anything that maps the segment or
-// runs a child, so it is destroyed last.
-class UniqueShmName {
- public:
-  UniqueShmName() {
-    static std::atomic<int> counter{0};
-    std::string test = "x";
-    if (const auto* info = ::testing::UnitTest::GetInstance()->current_test_info()) test = info->name();
-    for (char& c : test)
-      if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
-    name_ = "telering-xp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) + "-" +
-            test.substr(0, 48);
-    Segment::remove(name_);
-  }
-  ~UniqueShmName() { Segment::remove(name_); }
-  UniqueShmName(const UniqueShmName&) = delete;
-  UniqueShmName& operator=(const UniqueShmName&) = delete;
-
-  [[nodiscard]] const std::string& name() const noexcept { return name_; }
-  [[nodiscard]] std::string path() const { return "/dev/shm/" + name_; }
-
- private:
-  std::string name_;
-};
 
 // A geometry small enough that lanes fill under load and the segment maps fast.
 inline SegmentGeometry small_test_geometry(std::uint32_t lanes, std::uint32_t capacity, std::uint32_t mpsc = 1024) {

@@ -1,4 +1,4 @@
-// telering/record.hpp — the 64-byte record a bot thread pushes into its lane.
+// telering/core/record.hpp — the 64-byte record a bot thread pushes into its lane.
 //
 // One record is one cache line. It carries ids, never strings (names are interned once
 // into the name table, see name_table.hpp), plus a short inline context that is truncated
@@ -13,8 +13,8 @@
 #include <string_view>
 #include <type_traits>
 
-#include "telering/command.hpp"
-#include "telering/utf8_clip.hpp"
+#include "telering/core/command.hpp"
+#include "telering/core/utf8_clip.hpp"
 
 namespace telering {
 

@@ -1,4 +1,4 @@
-// telering/probe_permits.hpp — exactly N half-open probes, host-wide.
+// telering/core/probe_permits.hpp — exactly N half-open probes, host-wide.
 //
 // resilience4j lets N calls through a HALF_OPEN breaker — in one process. Across a fleet of
 // bots each process would send its own N. Here the permits live in the segment
@@ -21,8 +21,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "telering/layout.hpp"
-#include "telering/name_table.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/name_table.hpp"
 
 namespace telering {
 

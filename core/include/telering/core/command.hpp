@@ -1,4 +1,4 @@
-// telering/command.hpp — what a bot asks of the reader, carried in the bot's own lane.
+// telering/core/command.hpp — what a bot asks of the reader, carried in the bot's own lane.
 //
 // A command is a Record of kind Command: aux_id = CommandCode, name_id = its target (a
 // component or error type id), value = the command id (unique per segment, from the

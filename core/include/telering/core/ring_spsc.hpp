@@ -1,4 +1,4 @@
-// telering/ring_spsc.hpp — the single-producer single-consumer lane a bot thread owns.
+// telering/core/ring_spsc.hpp — the single-producer single-consumer lane a bot thread owns.
 //
 // The producer (one writer thread at a time, the lane's owner) and the consumer (the
 // reader) share only three words, each on its own cache line (layout.hpp, LaneControl):
@@ -19,8 +19,8 @@
 #include <atomic>
 #include <cstdint>
 
-#include "telering/layout.hpp"
-#include "telering/record.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/record.hpp"
 
 namespace telering {
 

@@ -1,4 +1,4 @@
-// telering/report_page.hpp — the reader's latest health report, readable without HTTP.
+// telering/core/report_page.hpp — the reader's latest health report, readable without HTTP.
 //
 // The reader publishes its report (JSON: the health check and the error statistics) into
 // the segment at least every second and on every status change; bots, telering-stat and the
@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "telering/layout.hpp"
+#include "telering/core/layout.hpp"
 
 namespace telering {
 

@@ -1,4 +1,4 @@
-// telering/clock.hpp — the timestamps records carry, and how the reader turns them into time.
+// telering/core/clock.hpp — the timestamps records carry, and how the reader turns them into time.
 //
 // Writers stamp records with raw TSC ticks (one rdtsc, no syscall, no conversion). The
 // segment creator measures ticks against CLOCK_MONOTONIC once and stores the calibration in

@@ -1,4 +1,4 @@
-// telering/backoff.hpp — exponential backoff with jitter: the delays between retries.
+// telering/core/backoff.hpp — exponential backoff with jitter: the delays between retries.
 //
 // A Backoff hands out successive delays for one retry sequence: `base * multiplier^attempt`
 // seconds capped at `cap`, optionally jittered (AWS Architecture Blog, "Exponential Backoff

@@ -1,4 +1,4 @@
-// telering/reader_lock.hpp — exactly one reader per segment.
+// telering/core/reader_lock.hpp — exactly one reader per segment.
 //
 // A check of the header's reader pid followed by a store of our own is check-then-act: two
 // readers started together both pass it, split the drain between them and both decide.
@@ -12,7 +12,7 @@
 // description, so two Segment objects of one process exclude each other too.
 #pragma once
 
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace telering {
 

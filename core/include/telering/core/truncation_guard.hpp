@@ -1,4 +1,4 @@
-// telering/truncation_guard.hpp — a segment shrunk under us must not kill the process.
+// telering/core/truncation_guard.hpp — a segment shrunk under us must not kill the process.
 //
 // Any process that may write the segment may also ftruncate(2) its shm object below the
 // size we mapped. Touching a page past the new end then raises SIGBUS, which kills the

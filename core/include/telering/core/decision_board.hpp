@@ -1,4 +1,4 @@
-// telering/decision_board.hpp — the reader's decisions, as writers read them.
+// telering/core/decision_board.hpp — the reader's decisions, as writers read them.
 //
 // One BoardEntry per name id (layout.hpp): a component's breaker state and open-until, an
 // error type's backoff-until, reset epochs, retry permits and health; plus a header with
@@ -16,10 +16,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "telering/clock.hpp"
-#include "telering/command.hpp"
-#include "telering/layout.hpp"
-#include "telering/name_table.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/command.hpp"
+#include "telering/core/layout.hpp"
+#include "telering/core/name_table.hpp"
 
 namespace telering {
 
