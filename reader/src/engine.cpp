@@ -603,8 +603,19 @@ bool Engine::operator_action(OperatorAction action, std::string_view target, std
     record_decision(seq, now_ns, name_of(id), "backoff lifted", std::string(rule));
     return true;
   }
-  const NameId id = names_.find(NameKind::Component, target);
+  NameId id = names_.find(NameKind::Component, target);
   Breaker* b = id == kNoName ? nullptr : breaker(id, now_ns);
+  if (const std::size_t at = target.rfind('@'); !b && at != std::string_view::npos) {
+    // "<component>@<bot>": that bot's own breaker (scope bot/host), as the dashboard names it.
+    const NameId component = names_.find(NameKind::Component, target.substr(0, at));
+    const NameId bot_id = names_.find(NameKind::Bot, target.substr(at + 1));
+    const auto own = component == kNoName || bot_id == kNoName ? bot_breaker_ids_.end()
+                                                                : bot_breaker_ids_.find(std::uint32_t{component} << 16 | bot_id);
+    if (own != bot_breaker_ids_.end()) {
+      id = own->second;
+      b = breakers_by_id_[id];
+    }
+  }
   if (!b) return false;
   const std::optional<BreakerTransition> t =
       action == OperatorAction::ForceOpen ? b->breaker.force_open(now_ns) : b->breaker.close(now_ns);
