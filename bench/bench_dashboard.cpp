@@ -47,8 +47,8 @@
 #include "bot_host.hpp"
 #include "dashboard/dashboard_collector.hpp"
 #include "dashboard/dashboard_hub.hpp"
-#include "telering/reader/metrics_exporter.hpp"
-#include "telering/reader/reader_loop.hpp"
+#include "exporters/metrics_endpoint.hpp"
+#include "loop/reader_loop.hpp"
 #include "telering/segment.hpp"
 
 namespace {

@@ -67,9 +67,9 @@
 #include "bot_host.hpp"
 #include "telering/drain.hpp"
 #include "telering/name_table.hpp"
-#include "telering/reader/engine.hpp"
-#include "telering/reader/health.hpp"
-#include "telering/reader/reader_loop.hpp"
+#include "engine/engine.hpp"
+#include "evaluate/health.hpp"
+#include "loop/reader_loop.hpp"
 #include "telering/segment.hpp"
 #include "telering/writer.hpp"
 

@@ -42,9 +42,9 @@
 #include "bot_host.hpp"
 #include "telering/name_table.hpp"
 #include "telering/drain.hpp"
-#include "telering/reader/engine.hpp"
-#include "telering/reader/metrics_exporter.hpp"
-#include "telering/reader/reader_loop.hpp"
+#include "engine/engine.hpp"
+#include "exporters/metrics_endpoint.hpp"
+#include "loop/reader_loop.hpp"
 #include "telering/segment.hpp"
 #include "telering/writer.hpp"
 

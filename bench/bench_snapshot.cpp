@@ -25,9 +25,9 @@
 #include <string>
 
 #include "bench_support.hpp"
-#include "telering/reader/config.hpp"
-#include "telering/reader/engine.hpp"
-#include "telering/reader/snapshot.hpp"
+#include "config/config.hpp"
+#include "engine/engine.hpp"
+#include "state/snapshot.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::bench {

@@ -11,7 +11,7 @@
 
 #include "bench_support.hpp"
 #include "telering/name_table.hpp"
-#include "telering/reader/engine.hpp"
+#include "engine/engine.hpp"
 #include "telering/ring_spsc.hpp"
 #include "telering/segment.hpp"
 

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "telering/reader/alert_sender.hpp"
+#include "exporters/alert_sender.hpp"
 
 namespace telering::reader {
 namespace {

@@ -19,9 +19,9 @@
 
 #include "support/test_writer.hpp"
 #include "telering/clock.hpp"
-#include "telering/reader/alertmanager_webhook.hpp"
-#include "telering/reader/metrics_exporter.hpp"
-#include "telering/reader/reader_loop.hpp"
+#include "ingress/alertmanager_webhook.hpp"
+#include "exporters/metrics_endpoint.hpp"
+#include "loop/reader_loop.hpp"
 
 namespace telering::reader {
 namespace {

@@ -1,6 +1,6 @@
 // CircuitBreaker: every transition and threshold boundary, driven by explicit now_ns values
 // (no clock, no sleeping).
-#include "telering/reader/breaker.hpp"
+#include "evaluate/breaker.hpp"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <string>
 
-#include "telering/reader/config.hpp"
+#include "config/config.hpp"
 
 namespace telering::reader {
 namespace {

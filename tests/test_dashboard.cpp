@@ -21,8 +21,8 @@
 #include "dashboard/dashboard_collector.hpp"
 #include "dashboard/dashboard_hub.hpp"
 #include "support/engine_rig.hpp"
-#include "telering/reader/http_server.hpp"
-#include "telering/reader/http_session.hpp"
+#include "exporters/http_server.hpp"
+#include "exporters/http_session.hpp"
 
 namespace telering::reader::dashboard {
 namespace {

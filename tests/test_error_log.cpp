@@ -1,5 +1,5 @@
-// Tests for ErrorLog (reader/include/telering/reader/error_log.hpp).
-#include "telering/reader/error_log.hpp"
+// Tests for ErrorLog (reader/src/aggregate/error_log.hpp).
+#include "aggregate/error_log.hpp"
 
 #include <gtest/gtest.h>
 

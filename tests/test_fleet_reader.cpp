@@ -5,7 +5,7 @@
 #include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/drain.hpp"
-#include "telering/reader/fleet_limits.hpp"
+#include "evaluate/fleet_limits_reader.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

@@ -1,5 +1,5 @@
-// Tests for the health checks (reader/include/telering/reader/health.hpp).
-#include "telering/reader/health.hpp"
+// Tests for the health checks (reader/src/evaluate/health.hpp).
+#include "evaluate/health.hpp"
 
 #include <gtest/gtest.h>
 

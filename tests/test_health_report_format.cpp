@@ -1,5 +1,5 @@
-// Tests for the summary text and JSON (reader/include/telering/reader/health_report_format.hpp).
-#include "telering/reader/health_report_format.hpp"
+// Tests for the summary text and JSON (reader/src/evaluate/health_report_format.hpp).
+#include "evaluate/health_report_format.hpp"
 
 #include <gtest/gtest.h>
 

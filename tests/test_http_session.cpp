@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "telering/reader/http_session.hpp"
+#include "exporters/http_session.hpp"
 
 namespace telering::reader {
 namespace {

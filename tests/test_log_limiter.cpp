@@ -4,7 +4,7 @@
 
 #include "support/engine_rig.hpp"
 #include "support/log_capture.hpp"
-#include "telering/reader/log_limiter.hpp"
+#include "common/log_limiter.hpp"
 
 namespace telering::reader {
 namespace {

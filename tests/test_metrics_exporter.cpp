@@ -20,10 +20,10 @@
 
 #include "support/unique_segment.hpp"
 #include "telering/clock.hpp"
-#include "telering/reader/engine.hpp"
-#include "telering/reader/metrics_exporter.hpp"
-#include "telering/reader/reader_loop.hpp"
-#include "telering/reader/safe_text.hpp"
+#include "engine/engine.hpp"
+#include "exporters/metrics_endpoint.hpp"
+#include "loop/reader_loop.hpp"
+#include "common/safe_text.hpp"
 #include "telering/report_page.hpp"
 #include "telering/writer.hpp"
 

@@ -1,5 +1,5 @@
-// Tests for PerformanceMonitor (reader/include/telering/reader/performance_monitor.hpp).
-#include "telering/reader/performance_monitor.hpp"
+// Tests for PerformanceMonitor (reader/src/aggregate/performance_monitor.hpp).
+#include "aggregate/performance_monitor.hpp"
 
 #include <gtest/gtest.h>
 

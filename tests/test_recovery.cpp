@@ -1,5 +1,5 @@
 // RecoveryEngine: the seed's strategies and the incident rules, driven by explicit now_ns.
-#include "telering/reader/recovery.hpp"
+#include "evaluate/recovery.hpp"
 
 #include <gtest/gtest.h>
 

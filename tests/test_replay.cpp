@@ -10,8 +10,8 @@
 #include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/drain.hpp"
-#include "telering/reader/record_log.hpp"
-#include "telering/reader/replay.hpp"
+#include "state/record_log.hpp"
+#include "state/replay.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

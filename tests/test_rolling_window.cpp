@@ -1,5 +1,5 @@
-// Tests for RollingWindow and RateWindow (reader/include/telering/reader/rolling_window.hpp).
-#include "telering/reader/rolling_window.hpp"
+// Tests for RollingWindow and RateWindow (reader/src/aggregate/rolling_window.hpp).
+#include "aggregate/rolling_window.hpp"
 
 #include <gtest/gtest.h>
 

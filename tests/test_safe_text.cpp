@@ -12,9 +12,9 @@
 #include "helpers/shm_test_util.hpp"
 #include "support/engine_rig.hpp"
 #include "telering/name_table.hpp"
-#include "telering/reader/alert_sender.hpp"
-#include "telering/reader/health_report_format.hpp"
-#include "telering/reader/safe_text.hpp"
+#include "exporters/alert_sender.hpp"
+#include "evaluate/health_report_format.hpp"
+#include "common/safe_text.hpp"
 #include "telering/record.hpp"
 #include "telering/utf8_clip.hpp"
 

@@ -13,9 +13,9 @@
 #include "support/unique_segment.hpp"
 #include "telering/clock.hpp"
 #include "telering/drain.hpp"
-#include "telering/reader/engine.hpp"
-#include "telering/reader/segment_stats.hpp"
-#include "telering/reader/snapshot.hpp"
+#include "engine/engine.hpp"
+#include "tools/segment_stats.hpp"
+#include "state/snapshot.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

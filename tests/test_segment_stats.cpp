@@ -13,7 +13,7 @@
 #include "support/unique_segment.hpp"
 #include "telering/decision_board.hpp"
 #include "telering/process_info.hpp"
-#include "telering/reader/segment_stats.hpp"
+#include "tools/segment_stats.hpp"
 #include "telering/writer.hpp"
 
 namespace telering {

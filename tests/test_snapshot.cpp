@@ -23,11 +23,11 @@
 #include "support/log_capture.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/clock.hpp"
-#include "telering/reader/config.hpp"
-#include "telering/reader/engine.hpp"
-#include "telering/reader/health_report_format.hpp"
-#include "telering/reader/reader_loop.hpp"
-#include "telering/reader/snapshot.hpp"
+#include "config/config.hpp"
+#include "engine/engine.hpp"
+#include "evaluate/health_report_format.hpp"
+#include "loop/reader_loop.hpp"
+#include "state/snapshot.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

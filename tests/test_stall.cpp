@@ -8,8 +8,8 @@
 
 #include "support/unique_segment.hpp"
 #include "telering/drain.hpp"
-#include "telering/reader/config.hpp"
-#include "telering/reader/engine.hpp"
+#include "config/config.hpp"
+#include "engine/engine.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

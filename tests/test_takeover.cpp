@@ -17,7 +17,7 @@
 
 #include "support/unique_segment.hpp"
 #include "telering/clock.hpp"
-#include "telering/reader/reader_loop.hpp"
+#include "loop/reader_loop.hpp"
 #include "telering/reader_lock.hpp"
 #include "telering/writer.hpp"
 

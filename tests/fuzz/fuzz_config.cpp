@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "telering/reader/config.hpp"
+#include "config/config.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

@@ -5,7 +5,7 @@
 #include <memory>
 #include <spdlog/spdlog.h>
 
-#include "telering/reader/engine.hpp"
+#include "engine/engine.hpp"
 #include "telering/record.hpp"
 #include "telering/segment.hpp"
 

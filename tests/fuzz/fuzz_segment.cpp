@@ -7,7 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "telering/drain.hpp"
-#include "telering/reader/engine.hpp"
+#include "engine/engine.hpp"
 #include "telering/segment.hpp"
 
 namespace {

@@ -45,6 +45,10 @@ printf 'cmake_minimum_required(VERSION 3.25)\nproject(embeds_telering LANGUAGES 
 "$cmake" -S "$work/embed" -B "$work/embed-build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_COMPILER="$cc" \
   -DCMAKE_CXX_COMPILER="$cxx" > "$work/embed.log" 2>&1 || { cat "$work/embed.log"; fail "add_subdirectory configure"; }
 if werror_in "$work/embed-build"; then fail "add_subdirectory(telering) compiles with -Werror by default"; fi
+# Nor are telering's tests and benchmarks part of a project that embeds it.
+if [ -d "$work/embed-build/telering/tests" ] || [ -d "$work/embed-build/telering/bench" ]; then
+  fail "add_subdirectory(telering) builds telering's tests or benchmarks by default"
+fi
 
 # pkg-config: a C bot built by hand against the installed C ABI.
 pc_flags=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs telering) || fail "pkg-config telering"

@@ -14,8 +14,8 @@
 #include "unique_segment.hpp"
 #include "telering/clock.hpp"
 #include "telering/drain.hpp"
-#include "telering/reader/config.hpp"
-#include "telering/reader/engine.hpp"
+#include "config/config.hpp"
+#include "engine/engine.hpp"
 #include "telering/report_page.hpp"
 #include "telering/writer.hpp"
 

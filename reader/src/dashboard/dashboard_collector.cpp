@@ -8,7 +8,7 @@
 
 #include "telering/clock.hpp"
 #include "telering/process_info.hpp"
-#include "telering/reader/engine.hpp"
+#include "engine/engine.hpp"
 
 namespace telering::reader::dashboard {
 

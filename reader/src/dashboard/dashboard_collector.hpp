@@ -18,7 +18,7 @@
 
 #include "dashboard/dashboard_frame.hpp"
 #include "dashboard/dashboard_hub.hpp"
-#include "telering/reader/reader_loop.hpp"
+#include "loop/reader_loop.hpp"
 
 namespace telering::reader::dashboard {
 

@@ -35,7 +35,7 @@
 #include <vector>
 
 #include "dashboard/dashboard_frame.hpp"
-#include "telering/reader/http_session.hpp"
+#include "exporters/http_session.hpp"
 
 namespace telering::reader::dashboard {
 

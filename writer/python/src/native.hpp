@@ -120,6 +120,13 @@ void note_manager_error_at(double wall) noexcept;
 // `created` is the record's time.time().
 bool emit_log_line(PyObject* logger, PyObject* level, PyObject* method, PyObject* line, double created);
 bool init_log_fast_path();
+// handler.handle(record) for a stock logging.StreamHandler/FileHandler with a stock "%"
+// Formatter, done natively (native_log_handler.cpp): 1 handled, 0 not that case (nothing
+// done; call handler.handle), -1 an exception is set.
+int handle_stock(PyObject* handler, PyObject* record);
+bool init_stock_handler();
+// _native._stock_handler_lines(): how many lines handle_stock wrote (tests prove the path is taken).
+PyObject* stock_handler_lines(PyObject* module, PyObject* unused);
 
 // Module pieces, each defined in its own file.
 bool add_writer_type(PyObject* module);

@@ -71,6 +71,8 @@ PyMethodDef kInspectMethods[] = {
      METH_VARARGS | METH_KEYWORDS,
      PyDoc_STR("inspect_segment(segment, *, trust_other_owner=False) -> dict: the segment's geometry, its reader "
                "(pid, heartbeat age, alive), counters and the lanes in use, read without attaching.")},
+    {"_stock_handler_lines", stock_handler_lines, METH_NOARGS,
+     PyDoc_STR("_stock_handler_lines() -> int: log lines written by the native stock-handler path (for tests).")},
     {nullptr, nullptr, 0, nullptr},
 };
 

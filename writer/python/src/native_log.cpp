@@ -288,7 +288,8 @@ PyObject* make_record(PyObject* logger, PyObject* level, PyObject* line, double 
 // Logger.handle(record) for a plain Logger: `if not disabled and filter(record):
 // callHandlers(record)`. With no filters on the logger, the handler walk runs here — each
 // logger up the propagate chain, each handler whose level the record reaches gets
-// handler.handle(record) — exactly as callHandlers walks it; with filters, or when no
+// handler.handle(record) — exactly as callHandlers walks it (a stock StreamHandler or
+// FileHandler handles it in native_log_handler.cpp); with filters, or when no
 // handler exists (logging's lastResort and its one-time warning), logging does it itself.
 bool handle_record(PyObject* logger, PyObject* level, PyObject* record) {
   PyObject* filters = PyObject_GetAttr(logger, c.s_filters);
@@ -322,8 +323,12 @@ bool handle_record(PyObject* logger, PyObject* level, PyObject* record) {
       const long handler_level = hl ? PyLong_AsLong(hl) : -1;
       Py_XDECREF(hl);
       PyObject* r = nullptr;
-      if (!PyErr_Occurred()) r = levelno >= handler_level ? PyObject_CallMethodOneArg(handler, c.s_handle, record)
-                                                          : Py_NewRef(Py_None);
+      if (!PyErr_Occurred() && levelno >= handler_level) {
+        const int stock = handle_stock(handler, record);
+        r = stock == 1 ? Py_NewRef(Py_None) : stock == 0 ? PyObject_CallMethodOneArg(handler, c.s_handle, record) : nullptr;
+      } else if (!PyErr_Occurred()) {
+        r = Py_NewRef(Py_None);
+      }
       Py_DECREF(handler);
       if (r == nullptr) {
         Py_DECREF(handlers);
@@ -352,7 +357,7 @@ bool handle_record(PyObject* logger, PyObject* level, PyObject* record) {
 
 }  // namespace
 
-bool init_log_fast_path() { return init_cache(); }
+bool init_log_fast_path() { return init_cache() && init_stock_handler(); }
 
 bool emit_log_line(PyObject* logger, PyObject* level, PyObject* method, PyObject* line, double created) {
   PyObject* record = make_record(logger, level, line, created);
