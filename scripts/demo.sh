@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian 12 machine, builds telering and runs the main job: telering-reader
 # with the demo bot (a simulated futures scanner with injected faults) for a minute.
-# DEMO_SECONDS=120 scripts/demo.sh runs longer (the fault schedule stretches with it).
+# DEMO_SECONDS=120 scripts/demo.sh runs longer (the fault schedule stretches with it);
+# DEMO_HTTP=127.0.0.1:9464 serves the live dashboard there while it runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -16,7 +17,13 @@ cleanup() {
 }
 trap cleanup EXIT
 echo "== telering-reader on segment '$segment' (config deploy/demo/reader.toml), demo bot for ${DEMO_SECONDS:-60} s"
-"$build/reader/telering-reader" --segment "$segment" --config deploy/demo/reader.toml &
+# DEMO_HTTP=127.0.0.1:9464 scripts/demo.sh also serves the dashboard: open http://127.0.0.1:9464/
+http_args=()
+if [ -n "${DEMO_HTTP:-}" ]; then
+  http_args=(--http "$DEMO_HTTP")
+  echo "== dashboard: http://$DEMO_HTTP/"
+fi
+"$build/reader/telering-reader" --segment "$segment" --config deploy/demo/reader.toml "${http_args[@]}" &
 reader_pid=$!
 # Two bots share the host's limits (one rate-limit bucket, one retry budget) and a host-wide
 # market_scanner breaker with a quorum of 2: the first bot's connection errors (at 20 s) open

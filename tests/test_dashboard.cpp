@@ -421,6 +421,33 @@ TEST(DashboardCollector, OperatorActionsAreAppliedOnTheLoopAndShownAsDecisions) 
   EXPECT_EQ(rig.board().breaker_state(rig.w().component("market_scanner")), BreakerState::Closed);
 }
 
+TEST(DashboardCollector, ABotsOwnBreakerIsNamedComponentAtBot) {
+  ReaderConfig c = breaker_config();
+  BreakerConfig scoped = c.default_breaker;
+  scoped.scope = BreakerConfig::Scope::Bot;
+  c.breakers["market_scanner"] = scoped;
+  EngineRig rig(c);
+  for (int i = 0; i < 4; ++i) (void)rig.w().call_outcome("market_scanner", false, 0.1);
+  rig.pump(rig.at(10 * kMs));
+  const NameId own = rig.w().own_breaker(rig.w().component("market_scanner"));
+  ASSERT_NE(own, kNoName);
+  ASSERT_EQ(rig.board().breaker_state(own), BreakerState::Open);
+  DashboardOptions o;
+  o.secret = "s3cret";
+  Rig http(o);
+  DashboardCollector collector(http.hub);
+  const std::string name = std::string("market_scanner@") + kBot;
+  (void)collector.on_loop(rig.engine(), rig.segment(), DrainStats{}, rig.at(20 * kMs));
+  json snap = json::parse(*http.hub.snapshot_json());
+  bool listed = false;
+  for (const json& b : snap["state"]["breakers"]) listed |= b["name"] == name && b["bot"] == kBot && b["scope"] == "bot";
+  EXPECT_TRUE(listed) << snap["state"]["breakers"].dump();
+  auto s = http.open();
+  ASSERT_EQ(Rig::status_of(http.request(*s, action("Bearer s3cret", R"({"action":"close","target":")" + name + "\"}"))), 202);
+  (void)collector.on_loop(rig.engine(), rig.segment(), DrainStats{}, rig.at(600 * kMs));
+  EXPECT_EQ(rig.board().breaker_state(own), BreakerState::Closed);
+}
+
 // ---- over real sockets ------------------------------------------------------------------------
 
 int connect_to(int port) {

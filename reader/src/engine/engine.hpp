@@ -176,7 +176,8 @@ class Engine {
   // as a decision with `rule` (e.g. "dashboard:operator"). ForceOpen: FORCED_OPEN until
   // closed by hand; Close: CLOSED whatever the state (it takes the breaker over from an
   // external hold, as a bot's command does); ClearBackoff: the error type's backoff lifted,
-  // whoever set it. False when the target names no breaker or backoff.
+  // whoever set it. A breaker target is a component, or "<component>@<bot>" for that bot's
+  // own breaker (scope bot/host). False when the target names no breaker or backoff.
   enum class OperatorAction : std::uint8_t { ForceOpen, Close, ClearBackoff };
   bool operator_action(OperatorAction action, std::string_view target, std::string_view rule, std::uint64_t now_ns);
 

@@ -133,8 +133,18 @@ bool Engine::operator_action(OperatorAction action, std::string_view target, std
     record_decision(seq, now_ns, name_of(id), "backoff lifted", std::string(rule));
     return true;
   }
-  const NameId id = names_.find(NameKind::Component, target);
+  NameId id = names_.find(NameKind::Component, target);
   BreakerRegistry::Breaker* b = id == kNoName ? nullptr : breakers_->component(id);
+  if (const std::size_t at = target.rfind('@'); !b && at != std::string_view::npos) {
+    // "<component>@<bot>": that bot's own breaker (scope bot/host), as the dashboard names it.
+    const NameId component = names_.find(NameKind::Component, target.substr(0, at));
+    const NameId bot_id = names_.find(NameKind::Bot, target.substr(at + 1));
+    const NameId own = component == kNoName || bot_id == kNoName ? kNoName : breakers_->bot_breaker_id(component, bot_id);
+    if (own != kNoName) {
+      id = own;
+      b = breakers_->find(own);
+    }
+  }
   if (!b) return false;
   const std::optional<BreakerTransition> t =
       action == OperatorAction::ForceOpen ? b->breaker.force_open(now_ns) : b->breaker.close(now_ns);

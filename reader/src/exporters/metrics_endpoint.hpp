@@ -16,6 +16,8 @@
 //                     at construction (alertmanager_webhook.hpp), which only queues actions
 //                     for the loop; 404 without one or while it has no rules; its token is
 //                     checked from the headers, before the body is read.
+//      and whatever routes the constructor's `more_routes` adds (the dashboard's GET /,
+//                     /events, /api/snapshot, POST /api/action: dashboard/dashboard_hub.hpp).
 //    prometheus-cpp's own Exposer (civetweb) serves registries only, with no way to add
 //    /health, so the exposition is served by HttpServer (every client bounded in time,
 //    size and number) and rendered with TextSerializer, once per snapshot.

@@ -8,7 +8,8 @@
 // tick; neither ever waits for a scrape or a webhook (see metrics_collector.hpp,
 // metrics_endpoint.hpp and alert_sender.hpp). With an AlertmanagerWebhook it applies, at the start of each turn, the
 // board actions the webhook's HTTP threads queued (alertmanager_webhook.hpp), and hands it
-// the new [alertmanager] config on reload. The loop holds the segment's reader lock for its
+// the new [alertmanager] config on reload. With a LoopTap (the dashboard's collector) it hands
+// it the engine every ~100 ms. The loop holds the segment's reader lock for its
 // lifetime (reader_lock.hpp) and refuses to start while another reader holds it; it takes
 // over the board (seqlocks normalised, every decision it did not restore reconciled), and
 // stops with a SegmentError when the segment is truncated or replaced under it.

@@ -98,9 +98,9 @@
           (b.state === 'HALF_OPEN' ? ' · probes in flight ' + b.probes_in_flight : '')),
         el('div', { class: 'facts' }, 'scope ' + b.scope + (b.bot ? ' (bot ' + b.bot + ')' : '') + ' · window ' + b.calls_in_window +
           ' calls · trips ' + b.trips + (b.last_rule ? ' · last rule ' + b.last_rule : '')));
-      if (actions && !b.bot) {
-        tile.append(el('button', { onclick: () => act('force_open', b.component) }, 'Force open'),
-          el('button', { onclick: () => act('close', b.component) }, 'Close'));
+      if (actions) {
+        tile.append(el('button', { onclick: () => act('force_open', b.name) }, 'Force open'),
+          el('button', { onclick: () => act('close', b.name) }, 'Close'));
       }
       box.append(tile);
     }
