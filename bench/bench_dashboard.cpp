@@ -45,11 +45,12 @@
 
 #include "bench_support.hpp"
 #include "bot_host.hpp"
+#include "drain_rep.hpp"
 #include "dashboard/dashboard_collector.hpp"
 #include "dashboard/dashboard_hub.hpp"
 #include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
-#include "telering/segment.hpp"
+#include "telering/core/segment.hpp"
 
 namespace {
 
@@ -63,14 +64,6 @@ constexpr double kRepSeconds = 2.0;
 constexpr double kCpuSeconds = 5.0;
 constexpr int kCpuReps = 3;
 constexpr int kStreams = 16;
-
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
 
 // CPU time (ns, from schedstat) of each thread of this process, by tid.
 std::map<long, std::uint64_t> thread_cpu_ns() {
@@ -146,29 +139,6 @@ class StreamClients {
   double cpu_s_ = 0;
   std::thread thread_;
 };
-
-struct RepResult {
-  std::uint64_t records = 0;
-  double drain_s = 0;
-  double cpu_s = 0;
-};
-
-RepResult drain_rep(BotHost& host, ReaderLoop& loop) {
-  RepResult r;
-  const auto start = std::chrono::steady_clock::now();
-  while (seconds_since(start) < kRepSeconds) {
-    const std::uint64_t filled = fill_from_cpu0(host);
-    const double c0 = thread_cpu_now();
-    const auto t0 = std::chrono::steady_clock::now();
-    std::uint64_t n = 0;
-    for (std::uint64_t k = 0; (k = loop.turn(monotonic_ns())) != 0;) n += k;
-    r.drain_s += seconds_since(t0);
-    r.cpu_s += thread_cpu_now() - c0;
-    if (n != filled) throw std::runtime_error("drained != filled");
-    r.records += n;
-  }
-  return r;
-}
 
 // The loop idle for `seconds` (a turn every ~1 ms). Returns the CPU seconds of the reader's
 // other threads (the HTTP server: streams, serialisation) in that span — read per thread from
@@ -298,10 +268,10 @@ int run() {
     if (streaming)
       for (int i = 0; i < 200 && hub.streams() < static_cast<std::size_t>(kStreams); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
     const std::size_t open = hub.streams();
-    const RepResult r = drain_rep(host, loop);
+    const DrainRep r = drain_rep(host, loop, kRepSeconds);
     clients.reset();
-    const double wall = static_cast<double>(r.records) / r.drain_s;
-    const double cpu = static_cast<double>(r.records) / r.cpu_s;
+    const double wall = r.wall_rate();
+    const double cpu = r.cpu_rate();
     (streaming ? with_wall : none_wall).push_back(wall);
     (streaming ? with_cpu : none_cpu).push_back(cpu);
     std::printf("| %d | %s | %.2f M | %.2f M | %zu |\n", rep + 1, streaming ? "16 streams" : "none", wall / 1e6, cpu / 1e6, open);

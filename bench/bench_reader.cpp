@@ -350,12 +350,6 @@ LatencyResult decision_latency(bool busy_spin, int trials, std::uint32_t gap_min
   return out;
 }
 
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(q * static_cast<double>(v.size() - 1))];
-}
-
 void print_latency_row(const char* mode, const LatencyResult& r, double target_us) {
   const double p99 = quantile(r.us, 0.99);
   std::printf("| %s | %zu | %.1f | %.1f | %.1f | %.1f | %.1f | %" PRIu64 "/%" PRIu64 "/%" PRIu64 " | p99 <= %.0f us: %s |\n", mode,

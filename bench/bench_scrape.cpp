@@ -40,6 +40,7 @@
 
 #include "bench_support.hpp"
 #include "bot_host.hpp"
+#include "drain_rep.hpp"
 #include "telering/core/name_table.hpp"
 #include "telering/core/drain.hpp"
 #include "engine/engine.hpp"
@@ -54,21 +55,10 @@ using namespace telering;
 using namespace telering::reader;
 using namespace telering::bench;
 
-
-
 constexpr int kCalls = 200;          // snapshot builds and scrapes timed in sections 1 and 2
 constexpr int kRepsEach = 5;         // section 3: repetitions of each mode, alternating
 constexpr double kRepSeconds = 3.0;  // section 3: wall time per repetition
 constexpr auto kScrapeEvery = std::chrono::milliseconds(100);
-
-double quantile(std::vector<double> v, double q) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
-double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
 
 std::string load_line() {
   std::string s = "?";
@@ -138,32 +128,6 @@ class Scraper {
   std::vector<double> ms_;  // the scraper thread's until join
   std::thread thread_;
 };
-
-struct RepResult {
-  std::uint64_t records = 0;
-  double drain_s = 0;
-  double cpu_s = 0;
-  std::size_t scrapes = 0;
-};
-
-// bench_reader's BM_ReaderLoop_Turn for kRepSeconds: fill from CPU 0, drain on CPU 1 (the
-// calling thread, already pinned), only the drain timed.
-RepResult drain_rep(BotHost& host, ReaderLoop& loop) {
-  RepResult r;
-  const auto start = std::chrono::steady_clock::now();
-  while (seconds_since(start) < kRepSeconds) {
-    const std::uint64_t filled = fill_from_cpu0(host);
-    const double c0 = thread_cpu_now();
-    const auto t0 = std::chrono::steady_clock::now();
-    std::uint64_t n = 0;
-    for (std::uint64_t k = 0; (k = loop.turn(monotonic_ns())) != 0;) n += k;
-    r.drain_s += seconds_since(t0);
-    r.cpu_s += thread_cpu_now() - c0;
-    if (n != filled) throw std::runtime_error("drained != filled");
-    r.records += n;
-  }
-  return r;
-}
 
 int run() {
   print_machine();
@@ -253,18 +217,18 @@ int run() {
   std::vector<double> none_wall, none_cpu, with_wall, with_cpu, during_ms;
   for (int rep = 0; rep < 2 * kRepsEach; ++rep) {
     const bool scraping = rep % 2 == 1;
-    RepResult r;
+    DrainRep r;
     std::vector<double> ms;
     if (scraping) {
       Scraper scraper(exporter.port());
-      r = drain_rep(host, loop);
+      r = drain_rep(host, loop, kRepSeconds);
       ms = scraper.finish();
       during_ms.insert(during_ms.end(), ms.begin(), ms.end());
     } else {
-      r = drain_rep(host, loop);
+      r = drain_rep(host, loop, kRepSeconds);
     }
-    const double wall = static_cast<double>(r.records) / r.drain_s;
-    const double cpu = static_cast<double>(r.records) / r.cpu_s;
+    const double wall = r.wall_rate();
+    const double cpu = r.cpu_rate();
     (scraping ? with_wall : none_wall).push_back(wall);
     (scraping ? with_cpu : none_cpu).push_back(cpu);
     std::printf("| %d | %s | %.2f M | %.2f M | %zu | %s | %s |\n", rep + 1, scraping ? "scrape/100ms" : "none", wall / 1e6,

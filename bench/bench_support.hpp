@@ -35,6 +35,15 @@
 
 namespace telering::bench {
 
+// The q-quantile (0..1) of v by nearest rank; 0 for an empty v.
+inline double quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  const auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+inline double median(std::vector<double> v) { return quantile(std::move(v), 0.5); }
+
 inline double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "telering/clock.hpp"
-#include "telering/process_info.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/process_info.hpp"
 #include "engine/engine.hpp"
 
 namespace telering::reader::dashboard {
