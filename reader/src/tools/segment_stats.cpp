@@ -8,13 +8,13 @@
 #include <cstdio>
 #include <ctime>
 
-#include "telering/core/clock.hpp"
-#include "telering/core/decision_board.hpp"
-#include "telering/core/process_info.hpp"
+#include "common/safe_text.hpp"
 #include "evaluate/breaker.hpp"
 #include "evaluate/health.hpp"
 #include "evaluate/recovery.hpp"
-#include "common/safe_text.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/process_info.hpp"
 
 namespace telering::reader {
 
