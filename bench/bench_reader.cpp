@@ -65,11 +65,11 @@
 
 #include "bench_support.hpp"
 #include "bot_host.hpp"
-#include "telering/core/drain.hpp"
-#include "telering/core/name_table.hpp"
 #include "engine/engine.hpp"
 #include "evaluate/health.hpp"
 #include "loop/reader_loop.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/name_table.hpp"
 #include "telering/core/segment.hpp"
 #include "telering/writer.hpp"
 

@@ -41,11 +41,11 @@
 #include "bench_support.hpp"
 #include "bot_host.hpp"
 #include "drain_rep.hpp"
-#include "telering/core/name_table.hpp"
-#include "telering/core/drain.hpp"
 #include "engine/engine.hpp"
 #include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
+#include "telering/core/drain.hpp"
+#include "telering/core/name_table.hpp"
 #include "telering/core/segment.hpp"
 #include "telering/writer.hpp"
 

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "bench_support.hpp"
-#include "telering/core/name_table.hpp"
 #include "engine/engine.hpp"
+#include "telering/core/name_table.hpp"
 #include "telering/core/ring_spsc.hpp"
 #include "telering/core/segment.hpp"
 

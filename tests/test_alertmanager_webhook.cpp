@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "exporters/metrics_endpoint.hpp"
+#include "ingress/alertmanager_webhook.hpp"
+#include "loop/reader_loop.hpp"
 #include "support/test_writer.hpp"
 #include "telering/core/clock.hpp"
-#include "ingress/alertmanager_webhook.hpp"
-#include "exporters/metrics_endpoint.hpp"
-#include "loop/reader_loop.hpp"
 
 namespace telering::reader {
 namespace {

@@ -14,14 +14,14 @@
 #include <string>
 #include <vector>
 
+#include "config/config.hpp"
+#include "engine/engine.hpp"
+#include "state/snapshot.hpp"
 #include "support/engine_rig.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/core/clock.hpp"
 #include "telering/core/decision_board.hpp"
 #include "telering/core/drain.hpp"
-#include "config/config.hpp"
-#include "engine/engine.hpp"
-#include "state/snapshot.hpp"
 #include "telering/core/report_page.hpp"
 #include "telering/core/ring_spsc.hpp"
 #include "telering/writer.hpp"

@@ -2,10 +2,10 @@
 // exchange's rate-limit error, and retry-budget refills from what the bots did.
 #include <gtest/gtest.h>
 
+#include "evaluate/fleet_limits_reader.hpp"
 #include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/core/drain.hpp"
-#include "evaluate/fleet_limits_reader.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

@@ -2,9 +2,9 @@
 // thousands of rejected commands a second gets a few lines and a periodic "N more".
 #include <gtest/gtest.h>
 
+#include "common/log_limiter.hpp"
 #include "support/engine_rig.hpp"
 #include "support/log_capture.hpp"
-#include "common/log_limiter.hpp"
 
 namespace telering::reader {
 namespace {

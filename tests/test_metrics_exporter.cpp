@@ -18,12 +18,12 @@
 #include <utility>
 #include <vector>
 
-#include "support/unique_segment.hpp"
-#include "telering/core/clock.hpp"
+#include "common/safe_text.hpp"
 #include "engine/engine.hpp"
 #include "exporters/metrics_endpoint.hpp"
 #include "loop/reader_loop.hpp"
-#include "common/safe_text.hpp"
+#include "support/unique_segment.hpp"
+#include "telering/core/clock.hpp"
 #include "telering/core/report_page.hpp"
 #include "telering/writer.hpp"
 

@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "support/unique_segment.hpp"
+#include "telering/core/clock.hpp"
 #include "telering/core/probe_permits.hpp"
 #include "telering/core/process_info.hpp"
 #include "telering/core/segment.hpp"
-#include "telering/core/clock.hpp"
 
 namespace telering {
 namespace {

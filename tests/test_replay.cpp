@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
+#include "state/record_log.hpp"
+#include "state/replay.hpp"
 #include "support/test_writer.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/core/drain.hpp"
-#include "state/record_log.hpp"
-#include "state/replay.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

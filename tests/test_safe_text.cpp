@@ -9,12 +9,12 @@
 #include <random>
 #include <string>
 
-#include "support/shm_test_util.hpp"
-#include "support/engine_rig.hpp"
-#include "telering/core/name_table.hpp"
-#include "exporters/alert_sender.hpp"
-#include "evaluate/health_report_format.hpp"
 #include "common/safe_text.hpp"
+#include "evaluate/health_report_format.hpp"
+#include "exporters/alert_sender.hpp"
+#include "support/engine_rig.hpp"
+#include "support/shm_test_util.hpp"
+#include "telering/core/name_table.hpp"
 #include "telering/core/record.hpp"
 #include "telering/core/utf8_clip.hpp"
 

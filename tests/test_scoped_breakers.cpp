@@ -10,14 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine.hpp"
+#include "state/snapshot.hpp"
 #include "support/engine_rig.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/core/clock.hpp"
 #include "telering/core/drain.hpp"
-#include "engine/engine.hpp"
-#include "tools/segment_stats.hpp"
-#include "state/snapshot.hpp"
 #include "telering/writer.hpp"
+#include "tools/segment_stats.hpp"
 
 namespace telering::reader {
 namespace {

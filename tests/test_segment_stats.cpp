@@ -13,8 +13,8 @@
 #include "support/unique_segment.hpp"
 #include "telering/core/decision_board.hpp"
 #include "telering/core/process_info.hpp"
-#include "tools/segment_stats.hpp"
 #include "telering/writer.hpp"
+#include "tools/segment_stats.hpp"
 
 namespace telering {
 namespace {

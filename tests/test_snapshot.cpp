@@ -20,14 +20,14 @@
 #include <string>
 #include <vector>
 
-#include "support/log_capture.hpp"
-#include "support/unique_segment.hpp"
-#include "telering/core/clock.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
 #include "evaluate/health_report_format.hpp"
 #include "loop/reader_loop.hpp"
 #include "state/snapshot.hpp"
+#include "support/log_capture.hpp"
+#include "support/unique_segment.hpp"
+#include "telering/core/clock.hpp"
 #include "telering/writer.hpp"
 
 namespace telering::reader {

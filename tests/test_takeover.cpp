@@ -15,9 +15,9 @@
 #include <optional>
 #include <string>
 
+#include "loop/reader_loop.hpp"
 #include "support/unique_segment.hpp"
 #include "telering/core/clock.hpp"
-#include "loop/reader_loop.hpp"
 #include "telering/core/reader_lock.hpp"
 #include "telering/writer.hpp"
 

@@ -11,9 +11,9 @@
 #include <string>
 #include <string_view>
 
-#include "ingress/alertmanager_webhook.hpp"
 #include "config/config.hpp"
 #include "exporters/http_session.hpp"
+#include "ingress/alertmanager_webhook.hpp"
 
 namespace {
 

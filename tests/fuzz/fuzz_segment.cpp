@@ -6,8 +6,8 @@
 #include <memory>
 #include <spdlog/spdlog.h>
 
-#include "telering/core/drain.hpp"
 #include "engine/engine.hpp"
+#include "telering/core/drain.hpp"
 #include "telering/core/segment.hpp"
 
 namespace {

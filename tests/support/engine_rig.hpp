@@ -14,13 +14,13 @@
 #include <utility>
 #include <vector>
 
-#include "unique_segment.hpp"
-#include "telering/core/clock.hpp"
-#include "telering/core/drain.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/drain.hpp"
 #include "telering/core/report_page.hpp"
 #include "telering/writer.hpp"
+#include "unique_segment.hpp"
 
 namespace telering::reader {
 

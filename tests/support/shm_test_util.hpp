@@ -28,8 +28,8 @@
 #include <thread>
 #include <vector>
 
-#include "unique_segment.hpp"  // UniqueSegment
 #include "telering/core/segment.hpp"
+#include "unique_segment.hpp"  // UniqueSegment
 
 namespace telering::test {
 

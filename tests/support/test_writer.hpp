@@ -1,8 +1,8 @@
 // A Writer on a test's own segment: small geometry, no memory sampler thread.
 #pragma once
 
-#include "unique_segment.hpp"
 #include "telering/writer.hpp"
+#include "unique_segment.hpp"
 
 namespace telering::test {
 

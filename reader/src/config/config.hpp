@@ -17,11 +17,11 @@
 #include <string_view>
 #include <vector>
 
-#include "evaluate/breaker.hpp"
 #include "aggregate/error_log.hpp"
+#include "aggregate/performance_monitor.hpp"
+#include "evaluate/breaker.hpp"
 #include "evaluate/fleet_limits_reader.hpp"
 #include "evaluate/health.hpp"
-#include "aggregate/performance_monitor.hpp"
 #include "evaluate/recovery.hpp"
 
 namespace telering::reader {

@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "aggregate/rolling_window.hpp"
 #include "telering/core/fleet_limits_writer.hpp"
 #include "telering/core/name_table.hpp"
-#include "aggregate/rolling_window.hpp"
 #include "telering/core/record.hpp"
 #include "telering/core/segment.hpp"
 

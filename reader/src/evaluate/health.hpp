@@ -34,8 +34,8 @@
 #include <string_view>
 #include <vector>
 
-#include "telering/core/layout.hpp"  // HealthStatus: its values are the shared-memory contract
 #include "aggregate/performance_monitor.hpp"
+#include "telering/core/layout.hpp"  // HealthStatus: its values are the shared-memory contract
 
 namespace telering::reader {
 

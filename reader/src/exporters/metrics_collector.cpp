@@ -11,14 +11,14 @@
 #include <charconv>
 #include <sstream>
 
+#include "engine/engine.hpp"
+#include "evaluate/breaker.hpp"
+#include "evaluate/health.hpp"
+#include "exporters/alert_sender.hpp"
+#include "exporters/series_cap.hpp"
+#include "ingress/alertmanager_webhook.hpp"
 #include "telering/core/clock.hpp"
 #include "telering/core/report_page.hpp"
-#include "exporters/alert_sender.hpp"
-#include "ingress/alertmanager_webhook.hpp"
-#include "evaluate/breaker.hpp"
-#include "engine/engine.hpp"
-#include "evaluate/health.hpp"
-#include "exporters/series_cap.hpp"
 
 namespace telering::reader {
 

@@ -6,11 +6,11 @@
 
 #include <cstdio>
 
-#include "telering/core/process_info.hpp"
+#include "evaluate/health_report_format.hpp"
 #include "exporters/alert_sender.hpp"
 #include "ingress/alertmanager_webhook.hpp"
-#include "evaluate/health_report_format.hpp"
 #include "state/record_log.hpp"
+#include "telering/core/process_info.hpp"
 
 namespace telering::reader {
 

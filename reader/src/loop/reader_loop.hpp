@@ -29,13 +29,13 @@
 #include <string>
 #include <vector>
 
-#include "telering/core/drain.hpp"
 #include "config/config.hpp"
 #include "engine/engine.hpp"
+#include "exporters/metrics_endpoint.hpp"
 #include "loop/idle_strategy.hpp"
 #include "state/record_log.hpp"
-#include "exporters/metrics_endpoint.hpp"
 #include "state/snapshot.hpp"
+#include "telering/core/drain.hpp"
 #include "telering/core/reader_lock.hpp"
 #include "telering/core/segment.hpp"
 #include "telering/core/truncation_guard.hpp"

@@ -13,15 +13,15 @@
 
 #include "dashboard/dashboard_collector.hpp"
 #include "dashboard/dashboard_hub.hpp"
-#include "telering/core/clock.hpp"
-#include "tools/command_line.hpp"
-#include "exporters/alert_sender.hpp"
-#include "ingress/alertmanager_webhook.hpp"
 #include "config/config.hpp"
+#include "exporters/alert_sender.hpp"
 #include "exporters/metrics_endpoint.hpp"
+#include "ingress/alertmanager_webhook.hpp"
 #include "loop/reader_loop.hpp"
 #include "loop/stop_signals.hpp"
+#include "telering/core/clock.hpp"
 #include "telering/core/segment.hpp"
+#include "tools/command_line.hpp"
 
 namespace {
 

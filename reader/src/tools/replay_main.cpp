@@ -4,9 +4,9 @@
 #include <cstdio>
 #include <spdlog/spdlog.h>
 
-#include "tools/command_line.hpp"
 #include "evaluate/health_report_format.hpp"
 #include "state/replay.hpp"
+#include "tools/command_line.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"telering-replay: replays records recorded by telering-reader --record-to through the health checks,\n"

@@ -8,13 +8,13 @@
 #include <cstdio>
 #include <ctime>
 
-#include "telering/core/clock.hpp"
-#include "telering/core/decision_board.hpp"
-#include "telering/core/process_info.hpp"
+#include "common/safe_text.hpp"
 #include "evaluate/breaker.hpp"
 #include "evaluate/health.hpp"
 #include "evaluate/recovery.hpp"
-#include "common/safe_text.hpp"
+#include "telering/core/clock.hpp"
+#include "telering/core/decision_board.hpp"
+#include "telering/core/process_info.hpp"
 
 namespace telering::reader {
 
@@ -311,6 +311,21 @@ std::string rate_text(const std::optional<double>& r) {
   return buf;
 }
 
+// A lane's FILL and % columns: "12/256" and "4.7", or "corrupt" and "-".
+struct FillText {
+  std::string fill = "corrupt";
+  std::string pct = "-";
+};
+FillText fill_text(const std::optional<std::uint64_t>& fill, std::uint64_t capacity) {
+  FillText t;
+  if (!fill) return t;
+  t.fill = std::to_string(*fill) + "/" + std::to_string(capacity);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f", 100.0 * static_cast<double>(*fill) / static_cast<double>(capacity));
+  t.pct = buf;
+  return t;
+}
+
 template <typename T>
 nlohmann::json opt(const std::optional<T>& v) {
   return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -453,25 +468,13 @@ std::string format_table(const SegmentStats& s) {
   appendf(out, "%5s  %8s  %8s  %-11s  %15s  %6s  %12s  %10s  %10s\n", "LANE", "PID", "TID", "OWNER", "FILL", "%", "RECORDS",
           "DROPPED", "REC/S");
   for (const LaneStats& l : s.lanes) {
-    std::string fill = "corrupt", pct = "-";
-    if (l.fill) {
-      fill = std::to_string(*l.fill) + "/" + std::to_string(l.capacity);
-      char buf[16];
-      std::snprintf(buf, sizeof buf, "%.1f", 100.0 * static_cast<double>(*l.fill) / static_cast<double>(l.capacity));
-      pct = buf;
-    }
+    const auto [fill, pct] = fill_text(l.fill, l.capacity);
     appendf(out, "%5u  %8u  %8u  %-11s  %15s  %6s  %12" PRIu64 "  %10" PRIu64 "  %10s\n", l.index, l.owner_pid, l.owner_tid,
             std::string(to_string(l.owner)).c_str(), fill.c_str(), pct.c_str(), l.tail, l.dropped, rate_text(l.records_per_s).c_str());
   }
   {
     const SharedLaneStats& sh = s.shared;
-    std::string fill = "corrupt", pct = "-";
-    if (sh.fill) {
-      fill = std::to_string(*sh.fill) + "/" + std::to_string(sh.capacity);
-      char buf[16];
-      std::snprintf(buf, sizeof buf, "%.1f", 100.0 * static_cast<double>(*sh.fill) / static_cast<double>(sh.capacity));
-      pct = buf;
-    }
+    const auto [fill, pct] = fill_text(sh.fill, sh.capacity);
     appendf(out, "%-36s  %15s  %6s  %12" PRIu64 "  %10" PRIu64 "  %10s  lost %" PRIu64 "\n", "shared", fill.c_str(), pct.c_str(),
             sh.tail, sh.dropped, rate_text(sh.records_per_s).c_str(), sh.lost);
   }

@@ -16,13 +16,13 @@
 #include <string>
 #include <thread>
 
-#include "telering/core/process_info.hpp"
-#include "tools/command_line.hpp"
 #include "config/config.hpp"
 #include "evaluate/health_report_format.hpp"
-#include "tools/segment_stats.hpp"
 #include "loop/stop_signals.hpp"
+#include "telering/core/process_info.hpp"
 #include "telering/core/segment.hpp"
+#include "tools/command_line.hpp"
+#include "tools/segment_stats.hpp"
 
 namespace {
 
