@@ -60,12 +60,11 @@ trap 'exit 1' INT TERM
 deadline=$(( $(date +%s) + 50 ))
 time_left() { [ "$(date +%s)" -lt "$deadline" ]; }
 
-# Two free loopback ports, chosen by the kernel.
-read -r reader_port prom_port < <(python3 -c '
+# Prometheus' port, chosen by the kernel. The reader binds port 0 itself and says which
+# port it got: a port picked here and bound later can be taken in between by a concurrent test.
+prom_port=$(python3 -c '
 import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in socks])')
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 errors=5 failures=3 scans=4
 cat > "$tmp/reader.toml" <<EOF
@@ -76,9 +75,16 @@ consecutive_failures_threshold = 3
 wait_duration_in_open = "10m"
 EOF
 
-"$reader" --segment "$segment" --config "$tmp/reader.toml" --http "127.0.0.1:$reader_port" \
-  --log-level warn >"$tmp/reader.log" 2>&1 &
+"$reader" --segment "$segment" --config "$tmp/reader.toml" --http "127.0.0.1:0" \
+  --log-level info >"$tmp/reader.log" 2>&1 &
 pids+=($!)
+reader_port=""
+until [ -n "$reader_port" ]; do
+  reader_port=$(sed -n 's|.*serving /metrics.* on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/reader.log" | head -n1)
+  time_left || die "telering-reader did not say which port it serves on"
+  kill -0 "${pids[0]}" 2>/dev/null || die "telering-reader exited"
+  [ -n "$reader_port" ] || sleep 0.1
+done
 until curl -fsS "http://127.0.0.1:$reader_port/-/ready" >/dev/null 2>&1; do
   time_left || die "telering-reader did not become ready on 127.0.0.1:$reader_port"
   kill -0 "${pids[0]}" 2>/dev/null || die "telering-reader exited"
