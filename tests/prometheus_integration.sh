@@ -78,13 +78,7 @@ EOF
 "$reader" --segment "$segment" --config "$tmp/reader.toml" --http "127.0.0.1:0" \
   --log-level info >"$tmp/reader.log" 2>&1 &
 pids+=($!)
-reader_port=""
-until [ -n "$reader_port" ]; do
-  reader_port=$(sed -n 's|.*serving /metrics.* on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$tmp/reader.log" | head -n1)
-  time_left || die "telering-reader did not say which port it serves on"
-  kill -0 "${pids[0]}" 2>/dev/null || die "telering-reader exited"
-  [ -n "$reader_port" ] || sleep 0.1
-done
+reader_port=$(http_port_of "$tmp/reader.log" "${pids[0]}")
 until curl -fsS "http://127.0.0.1:$reader_port/-/ready" >/dev/null 2>&1; do
   time_left || die "telering-reader did not become ready on 127.0.0.1:$reader_port"
   kill -0 "${pids[0]}" 2>/dev/null || die "telering-reader exited"

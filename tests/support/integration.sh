@@ -21,3 +21,18 @@ ensure_debian_package() {
   fi
   "$@" || skip "package '$package' installed but '$*' still fails"
 }
+
+# http_port_of LOG PID: the port telering-reader (started with --http 127.0.0.1:0 and
+# --log-level info, logging to LOG) says it serves on; waits up to 30 s. Letting the reader
+# bind port 0 itself avoids a port picked here and taken by another process before it binds.
+http_port_of() {
+  local log=$1 pid=$2 port="" deadline=$(( $(date +%s) + 30 ))
+  until [ -n "$port" ]; do
+    port=$(sed -n 's|.*serving /metrics.* on http://127\.0\.0\.1:\([0-9]*\).*|\1|p' "$log" | head -n1)
+    [ -n "$port" ] && break
+    [ "$(date +%s)" -lt "$deadline" ] || die "telering-reader did not say which port it serves on ($log)"
+    kill -0 "$pid" 2>/dev/null || die "telering-reader exited: $(tail -n 3 "$log")"
+    sleep 0.1
+  done
+  echo "$port"
+}
