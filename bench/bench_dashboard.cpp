@@ -166,12 +166,7 @@ double idle_http_cpu(ReaderLoop& loop, double seconds, StreamClients* clients, d
 
 int run() {
   print_machine();
-  const std::time_t t = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&t, &utc);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  std::printf("date: %s\n", date);
+  std::printf("date: %s\n", utc_now_text().c_str());
 
   const std::string name = "telering-bench-dashboard-" + std::to_string(::getpid());
   (void)Segment::remove(name);

@@ -651,12 +651,7 @@ void latency_section() {
 int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::err);
   print_machine();
-  const std::time_t t = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&t, &utc);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  std::printf("date: %s\n", date);
+  std::printf("date: %s\n", utc_now_text().c_str());
   cpu_set_t all;
   ::sched_getaffinity(0, sizeof all, &all);
 

@@ -131,12 +131,7 @@ class Scraper {
 
 int run() {
   print_machine();
-  const std::time_t t = std::time(nullptr);
-  std::tm utc{};
-  ::gmtime_r(&t, &utc);
-  char date[32];
-  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  std::printf("date: %s\nloadavg at start: %s\n", date, load_line().c_str());
+  std::printf("date: %s\nloadavg at start: %s\n", utc_now_text().c_str(), load_line().c_str());
   std::fflush(stdout);
 
   const std::string name = "telering-bench-scrape-" + std::to_string(::getpid());

@@ -302,6 +302,16 @@ class KeepingReporter : public benchmark::ConsoleReporter {
   std::map<std::string, benchmark::UserCounters> counters_;
 };
 
+// Now in UTC as 2026-12-02T06:30:15Z, for a benchmark's header.
+inline std::string utc_now_text() {
+  const std::time_t t = std::time(nullptr);
+  std::tm utc{};
+  ::gmtime_r(&t, &utc);
+  char date[32];
+  std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return date;
+}
+
 inline void print_machine() {
   char host[256] = {};
   (void)::gethostname(host, sizeof host - 1);
