@@ -339,15 +339,12 @@ int handle_stock(PyObject* handler, PyObject* record) {
     result = 0;  // FileHandler.emit opens the stream first: logging does it
   } else if (open == 1 || !file) {  // FileHandler writes only `if self.stream`; StreamHandler always tries
     PyObject* line = format_line(formatter, fmt, dict);
-    if (line == nullptr && !PyErr_Occurred()) {
-      // A time format only logging's formatTime produces: its own emit does the rest.
-      PyObject* done = PyObject_CallMethodOneArg(handler, h.s_emit, record);
-      result = done ? 1 : -1;
-      Py_XDECREF(done);
-    } else if (line == nullptr) {
-      if (PyErr_ExceptionMatches(PyExc_RecursionError)) {
+    if (line == nullptr) {
+      if (PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_RecursionError)) {
         result = -1;
-      } else {  // emit() formats again, fails the same way and reports it as logging does
+      } else {
+        // A time format only logging's formatTime produces, or a failure that emit()
+        // meets again and reports as logging does: the handler's own emit does the line.
         PyErr_Clear();
         PyObject* done = PyObject_CallMethodOneArg(handler, h.s_emit, record);
         result = done ? 1 : -1;
